@@ -1,0 +1,71 @@
+"""AlexNet in TensorFlow, PyTorch and JAX/Flax behind one Backend protocol.
+
+Importing this package never imports a framework: the registry names modules, and
+``available`` asks ``importlib.util.find_spec`` whether each framework is installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+from .base import Backend, BackendUnavailable, RunConfig
+from .spec import ModelSpec, SpecError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered backend: where it lives, what it imports, the pip extra to install."""
+
+    target: str
+    requires: tuple[str, ...]
+    extra: str
+
+
+REGISTRY: dict[str, Entry] = {
+    "tensorflow": Entry("frameworks.tensorflow_backend:TensorFlowBackend", ("tensorflow",), "tensorflow"),
+    "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch"),
+    "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax"),
+}
+NAMES = tuple(REGISTRY)
+
+
+class UnknownBackend(ValueError):
+    """A backend name that is not registered."""
+
+
+def _entry(name: str) -> Entry:
+    if name not in REGISTRY:
+        raise UnknownBackend(f"unknown framework {name!r}; choose from {', '.join(NAMES)}")
+    return REGISTRY[name]
+
+
+def missing_message(name: str) -> str | None:
+    """Why ``name`` cannot run here (with the extra that installs it), or None."""
+    entry = _entry(name)
+    missing = [m for m in entry.requires if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return (f"{name} is not installed (no module {missing[0]!r}); "
+            f"install it with: pip install 'alexbench[{entry.extra}]'")
+
+
+def available() -> list[str]:
+    """Registered backends whose frameworks are installed."""
+    return [n for n in NAMES if missing_message(n) is None]
+
+
+def backend_class(name: str) -> type[Backend]:
+    """Import and return the backend class (imports the framework)."""
+    reason = missing_message(name)
+    if reason:
+        raise BackendUnavailable(reason)
+    module, cls = _entry(name).target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+__all__ = [
+    "NAMES", "REGISTRY", "Backend", "BackendUnavailable", "ModelSpec", "RunConfig",
+    "SpecError", "UnknownBackend", "available", "backend_class", "missing_message",
+]

@@ -1,0 +1,72 @@
+"""The Backend protocol every framework implements, and what it is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from .spec import ModelSpec
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class BackendUnavailable(RuntimeError):
+    """The framework, or the device asked for, is not there."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to run a model: device, CPU threads (None: the framework's default) and
+    TF32 on GPU (None: the framework's default; parity turns it off)."""
+
+    device: str = "auto"
+    threads: int | None = None
+    tf32: bool | None = None
+
+    def __post_init__(self):
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; choose from {', '.join(DEVICES)}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
+
+
+class Backend(Protocol):
+    """One framework's AlexNet. Results stay on the device until ``to_numpy``.
+
+    The harness calls ``set_input`` once, then ``forward`` or ``forward_backward`` per
+    step followed by ``block`` on the result, which returns only when the device work
+    is done.
+    """
+
+    name: str
+
+    def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], config: RunConfig): ...
+
+    def set_input(self, images: np.ndarray) -> None:
+        """Place an NHWC float32 batch on the device (layout conversion happens here)."""
+
+    def forward(self) -> Any:
+        """pool5 (NHWC), or the logits with heads."""
+
+    def forward_backward(self) -> Any:
+        """Gradients of ``sum(out**2) / 2`` for every parameter."""
+
+    def block(self, result: Any) -> None:
+        """Wait until all device work producing ``result`` has finished."""
+
+    def output_to_numpy(self, result: Any) -> np.ndarray:
+        """forward's result as NHWC (or logits) NumPy."""
+
+    def grads_to_numpy(self, result: Any) -> dict[str, np.ndarray]:
+        """forward_backward's result in canonical names and layouts."""
+
+    def reset_peak_memory(self) -> None:
+        """Start a new device-memory peak (no-op on CPU)."""
+
+    def peak_memory_bytes(self) -> int | None:
+        """The framework allocator's peak on GPU; None on CPU (the harness uses RSS)."""
+
+    def describe(self) -> dict[str, Any]:
+        """framework, framework_version, device (name), and the thread settings in force."""

@@ -1,0 +1,155 @@
+"""AlexNet in JAX with Flax Linen, compiled with ``jax.jit``.
+
+Linen rather than NNX: a Linen model's parameters are a plain pytree, so the timed
+step is one jitted pure function of (params, images) with no module-state
+splitting or merging on each call, and Linen's Conv kernels are HWIO and Dense
+kernels (in, out), the canonical layouts, so weights load without transposes.
+JAX has no LRN op; ``lrn`` below sums squares over a channel window with
+``lax.reduce_window``, exactly TF's formula.
+"""
+
+from __future__ import annotations
+
+import os
+
+# JAX otherwise preallocates 75% of GPU memory at start, which hides the real peak.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+import flax  # noqa: E402
+import flax.linen as nn  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax import lax  # noqa: E402
+
+from .base import BackendUnavailable, RunConfig  # noqa: E402
+from .spec import (  # noqa: E402
+    CONVS,
+    FCS,
+    LRN_AFTER,
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_BIAS,
+    LRN_RADIUS,
+    POOL_AFTER,
+    ModelSpec,
+)
+
+PARAM_FIELD = {"weights": "kernel", "biases": "bias"}
+
+
+def lrn(x: jax.Array) -> jax.Array:
+    """``tf.nn.lrn`` over the last (channel) axis of an NHWC array."""
+    window = (1, 1, 1, 2 * LRN_RADIUS + 1)
+    pads = ((0, 0), (0, 0), (0, 0), (LRN_RADIUS, LRN_RADIUS))
+    sqr_sum = lax.reduce_window(jnp.square(x), 0.0, lax.add, window, (1, 1, 1, 1), pads)
+    return x * (LRN_BIAS + LRN_ALPHA * sqr_sum) ** -LRN_BETA
+
+
+class AlexNet(nn.Module):
+    """The seed network; Flax's SAME padding is TF's (the odd pixel after)."""
+
+    lrn: bool
+    heads: bool
+
+    @nn.compact
+    def __call__(self, x):
+        for name, k, stride, features in CONVS:
+            x = nn.relu(nn.Conv(features, (k, k), strides=(stride, stride), padding="SAME", name=name)(x))
+            self.sow("shapes", "layers", (name, x.shape))
+            if self.lrn and name in LRN_AFTER:
+                x = lrn(x)
+            if name in POOL_AFTER:
+                x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
+                self.sow("shapes", "layers", (POOL_AFTER[name], x.shape))
+        if self.heads:
+            x = x.reshape(x.shape[0], -1)
+            for i, (name, features) in enumerate(FCS):
+                x = nn.Dense(features, name=name)(x)
+                if i < len(FCS) - 1:
+                    x = nn.relu(x)
+                self.sow("shapes", "layers", (name, x.shape))
+        return x
+
+
+def _device(name: str) -> jax.Device:
+    if name != "cpu":
+        try:
+            return jax.devices("gpu")[0]
+        except RuntimeError:
+            if name == "cuda":
+                raise BackendUnavailable("jax sees no GPU (install the extra alexbench[jax-cuda])") from None
+    return jax.devices("cpu")[0]
+
+
+class JaxBackend:
+    """Parameters as a Linen pytree on the device; forward and gradients jitted."""
+
+    name = "jax"
+
+    def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], config: RunConfig):
+        self.spec, self.config = spec, config
+        self.device = _device(config.device)
+        if config.tf32 is not None:  # GPU convs and matmuls may otherwise use TF32
+            jax.config.update("jax_default_matmul_precision", "tensorfloat32" if config.tf32 else "highest")
+        self.model = AlexNet(lrn=spec.lrn, heads=spec.heads)
+        tree: dict = {}
+        for name, value in weights.items():
+            layer, field = name.split("/")
+            tree.setdefault(layer, {})[PARAM_FIELD[field]] = value
+        self.params = jax.device_put({"params": tree}, self.device)
+        self.names = list(weights)
+        self.images = None
+        self._forward = jax.jit(self.model.apply)
+        self._forward_backward = jax.jit(jax.grad(self._loss))
+
+    def _loss(self, params, x):
+        return 0.5 * jnp.sum(jnp.square(self.model.apply(params, x)))
+
+    def set_input(self, images: np.ndarray) -> None:
+        self.images = jax.device_put(images, self.device)
+
+    def activation_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(layer, shape) for every conv, pool and FC layer, traced without computing."""
+        shapes: list = []
+
+        def apply(params, x):
+            _, state = self.model.apply(params, x, mutable=["shapes"])
+            shapes.extend((name, tuple(shape)) for name, shape in state["shapes"]["layers"])
+
+        jax.eval_shape(apply, self.params, self.images)
+        return shapes
+
+    def forward(self):
+        return self._forward(self.params, self.images)
+
+    def forward_backward(self):
+        return self._forward_backward(self.params, self.images)
+
+    def block(self, result) -> None:
+        jax.block_until_ready(result)  # dispatch is asynchronous on every device, the CPU too
+
+    def output_to_numpy(self, result) -> np.ndarray:
+        return np.asarray(result)
+
+    def grads_to_numpy(self, result) -> dict[str, np.ndarray]:
+        tree = result["params"]
+        return {n: np.asarray(tree[n.split("/")[0]][PARAM_FIELD[n.split("/")[1]]]) for n in self.names}
+
+    def reset_peak_memory(self) -> None:
+        """XLA keeps one peak per process; each case runs in its own process."""
+
+    def peak_memory_bytes(self) -> int | None:
+        if self.device.platform == "cpu":
+            return None
+        return int((self.device.memory_stats() or {}).get("peak_bytes_in_use", 0)) or None
+
+    def describe(self) -> dict:
+        gpu = self.device.platform != "cpu"
+        return {
+            "framework": self.name,
+            "framework_version": f"{jax.__version__} (flax {flax.__version__})",
+            "device": "cuda" if gpu else "cpu",
+            "device_name": self.device.device_kind if gpu else "cpu",
+            "threads": os.environ.get("XLA_FLAGS", "default") or "default",
+        }

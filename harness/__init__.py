@@ -1,0 +1,1 @@
+"""The shared harness: timing loop, worker processes, results, charts and the CLI."""

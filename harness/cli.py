@@ -1,0 +1,351 @@
+"""The ``alexbench`` command: run, parity, layers, env, report, compare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import frameworks
+from frameworks.spec import MIN_IMAGE_SIZE, ModelSpec, activation_listing, format_layer_table
+from frameworks.weights import WeightsError, canonical_weights, load_images, load_weights, random_images
+
+from . import display, envinfo
+from .cases import MODES, Case
+from .errors import UserError
+from .runfolder import LABEL_RE, RunFolder
+from .runner import Outcome, run_case
+from .timing import harness_overhead_s
+
+LRN_CHOICES = {"on": (True,), "off": (False,), "both": (True, False)}
+EXIT_USER_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line as one line and exit code 2."""
+
+    def error(self, message: str):
+        raise UserError(message)
+
+
+class Checks:
+    """Collects every problem of one command line, to report them together."""
+
+    def __init__(self):
+        self.problems: list[str] = []
+
+    def integer(self, flag: str, text: str | None, minimum: int) -> int | None:
+        if text is None:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            self.problems.append(f"{flag} must be an integer, got {text!r}")
+            return None
+        if value < minimum:
+            self.problems.append(f"{flag} must be >= {minimum}, got {value}")
+            return None
+        return value
+
+    def number(self, flag: str, text: str, minimum: float) -> float | None:
+        try:
+            value = float(text)
+        except ValueError:
+            self.problems.append(f"{flag} must be a number, got {text!r}")
+            return None
+        if not value >= minimum:
+            self.problems.append(f"{flag} must be >= {minimum:g}, got {text}")
+            return None
+        return value
+
+    def choices(self, flag: str, text: str, allowed: tuple[str, ...]) -> list[str]:
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        if not items:
+            self.problems.append(f"{flag} is empty; choose from {', '.join(allowed)}")
+        for item in items:
+            if item not in allowed:
+                noun = flag.lstrip("-").rstrip("s")
+                self.problems.append(f"unknown {noun} {item!r}; choose from {', '.join(allowed)}")
+        return [i for i in dict.fromkeys(items) if i in allowed]
+
+    def done(self) -> None:
+        if self.problems:
+            raise UserError("; ".join(self.problems))
+
+
+def _model_flags(p: argparse.ArgumentParser, batch: str, lrn_choices: list[str]) -> None:
+    p.add_argument("--batch-size", default=batch, metavar="N", help=f"images per batch (default {batch})")
+    p.add_argument("--image-size", default="224", metavar="PX",
+                   help=f"square input size, at least {MIN_IMAGE_SIZE} (default 224, as the seed)")
+    p.add_argument("--lrn", default=lrn_choices[0], choices=lrn_choices,
+                   help=f"local response normalization after conv1/conv2 (default {lrn_choices[0]})")
+    p.add_argument("--heads", action="store_true", help="add the FC heads fc6-fc8 (off, as in the seed code)")
+    p.add_argument("--device", default="auto", choices=frameworks.base.DEVICES,
+                   help="auto: the GPU when the framework sees one (default); cuda without a GPU "
+                        "gives status 'unavailable' per case")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="alexbench", description="The seed AlexNet in TensorFlow, PyTorch and JAX, "
+                    "timed by one harness. Results go to results/<run-id>/.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    names = ",".join(frameworks.NAMES)
+
+    run = sub.add_parser("run", help="time forward and forward_backward per framework",
+                         description="Time each case (framework x mode x LRN) in its own process: "
+                         "burn-in steps, then timed steps, as the seed does.")
+    run.add_argument("--frameworks", default=names, help=f"comma list (default {names})")
+    run.add_argument("--modes", default=",".join(MODES), help=f"comma list (default {','.join(MODES)})")
+    _model_flags(run, "32", ["both", "on", "off"])
+    run.add_argument("--burn-in", default="10", metavar="N", help="untimed steps first; the first is "
+                     "always run and kept as compile_s (default 10)")
+    run.add_argument("--steps", default="100", metavar="N", help="timed steps (default 100)")
+    run.add_argument("--threads", default=None, metavar="N", help="CPU cores and compute threads for "
+                     "every framework alike (default: each framework's own default)")
+    run.add_argument("--timeout", default="1800", metavar="S", help="seconds per case (default 1800)")
+    run.add_argument("--out", default="results", metavar="DIR", help="results root (default results/)")
+    run.add_argument("--label", default=None, help="suffix of the run id (letters, digits, . _ -)")
+    run.add_argument("--weights", default=None, metavar="FILE.npz", help="canonical weights to load "
+                     "instead of the generated ones")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR", help="run only the cases missing "
+                     "from an interrupted run, in its folder (other flags are ignored)")
+
+    parity = sub.add_parser("parity", help="check every backend against the float64 NumPy reference",
+                            description="Run every installed backend in its own process on the same "
+                            "weights and batch; compare output and gradients with the reference.")
+    parity.add_argument("--frameworks", default=names, help=f"comma list (default: installed of {names})")
+    _model_flags(parity, "2", ["on", "off"])
+    parity.add_argument("--weights", metavar="FILE.npz", help="use these weights (canonical names)")
+    parity.add_argument("--images", metavar="FILE.npy", help="use this NHWC float32 batch")
+    parity.add_argument("--dump", metavar="DIR", help="write DIR/<framework>.npz (output, grad/<name>)")
+    parity.add_argument("--timeout", default="600", metavar="S", help="seconds per framework (default 600)")
+
+    layers = sub.add_parser("layers", help="the layer table: shapes, parameters, FLOPs",
+                            description="Print the framework-free layer table and the seed's "
+                            "print_activations listing (from a backend with --framework).")
+    _model_flags(layers, "32", ["on", "off"])
+    layers.add_argument("--framework", choices=frameworks.NAMES, help="run this backend and list its shapes")
+
+    sub.add_parser("env", help="print what a run records about this machine")
+
+    report = sub.add_parser("report", help="charts and report.md for a run")
+    report.add_argument("run_dir", nargs="?", help="run folder (default: the newest under results/)")
+
+    compare = sub.add_parser("compare", help="compare two runs case by case (Mann-Whitney U)")
+    compare.add_argument("run_a")
+    compare.add_argument("run_b")
+    compare.add_argument("--fail-above", default=None, metavar="RATIO",
+                         help="exit 1 when a significant slowdown B/A exceeds RATIO (e.g. 1.10)")
+    return parser
+
+
+def _spec(args, checks: Checks) -> ModelSpec | None:
+    batch = checks.integer("--batch-size", args.batch_size, 1)
+    size = checks.integer("--image-size", args.image_size, MIN_IMAGE_SIZE)
+    if batch is None or size is None:
+        return None
+    return ModelSpec(batch, size, args.lrn == "on", args.heads)
+
+
+def _readable(checks: Checks, flag: str, path: str | None) -> None:
+    if path is not None and not Path(path).is_file():
+        checks.problems.append(f"{flag} {path}: no such file")
+
+
+def _writable_root(checks: Checks, root: Path) -> None:
+    probe = root
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        checks.problems.append(f"--out {root} cannot be written")
+
+
+def plan_cases(args) -> tuple[list[Case], str | None]:
+    """Validate ``run``'s flags (all problems at once) and expand them into cases."""
+    checks = Checks()
+    fws = checks.choices("--frameworks", args.frameworks, frameworks.NAMES)
+    modes = checks.choices("--modes", args.modes, MODES)
+    batch = checks.integer("--batch-size", args.batch_size, 1)
+    size = checks.integer("--image-size", args.image_size, MIN_IMAGE_SIZE)
+    burn_in = checks.integer("--burn-in", args.burn_in, 0)
+    steps = checks.integer("--steps", args.steps, 1)
+    threads = checks.integer("--threads", args.threads, 1)
+    checks.number("--timeout", args.timeout, 1)
+    if args.label is not None and not LABEL_RE.match(args.label):
+        checks.problems.append(f"--label {args.label!r} may hold only letters, digits, '.', '_' and '-'")
+    _readable(checks, "--weights", args.weights)
+    _writable_root(checks, Path(args.out))
+    checks.done()
+    cases = [Case(fw, mode, lrn, args.heads, batch, size, device=args.device, threads=threads,
+                  burn_in=burn_in, steps=steps)
+             for fw in fws for lrn in LRN_CHOICES[args.lrn] for mode in modes]
+    if args.weights:
+        try:
+            load_weights(args.weights, cases[0].spec)
+        except WeightsError as e:
+            raise UserError(str(e)) from None
+    return cases, args.weights
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def execute(folder: RunFolder, cases: list[Case], timeout: float, weights: str | None) -> bool:
+    """Run ``cases`` into ``folder``; False when interrupted (SIGINT or SIGTERM)."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with display.progress_bars() as start:
+            for case in cases:
+                reason = frameworks.missing_message(case.framework)
+                if reason:
+                    folder.record(case, Outcome({"status": "unavailable", "error": reason}, ""))
+                    display.console.print(f"[yellow]{case.label()}: unavailable[/] ({reason})")
+                    continue
+                update = start(case.label(), max(case.burn_in, 1) + case.steps)
+                row = folder.record(case, run_case(case, timeout, update, weights))
+                if row["status"] != "ok":
+                    display.console.print(f"[red]{case.label()}: {row['status']}[/] {row['error']}")
+                elif row["unstable"]:
+                    display.console.print(f"[yellow]{case.label()}: unstable (IQR/median > 0.1)[/]")
+        return True
+    except KeyboardInterrupt:
+        return False
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_run(args) -> int:
+    if args.resume:
+        folder = RunFolder.resume(Path(args.resume))
+        cases = folder.missing()
+        timeout, weights = float(folder.env.get("timeout", 1800)), folder.env.get("weights")
+        display.console.print(f"resuming {folder.path}: {len(cases)} of {len(folder.planned())} cases left")
+    else:
+        cases, weights = plan_cases(args)
+        timeout = float(args.timeout)
+        env = envinfo.environment() | {"command": " ".join(sys.argv), "timeout": timeout, "weights": weights,
+                                       "weights_hash": _weights_hash(cases[0], weights)}
+        folder = RunFolder.create(Path(args.out), args.label, env, cases)
+    if folder.env.get("busy"):
+        display.console.print(f"[yellow]the machine is busy (load {folder.env['load_average']:.1f} on "
+                              f"{folder.env['cpu_count']} cores): timings will be noisy[/]")
+    start = time.monotonic()
+    completed = execute(folder, cases, timeout, weights)
+    overhead = harness_overhead_s()
+    wall = time.monotonic() - start
+    timed = sum(r.get("mean_s", 0) * r["steps"] for r in folder.summary
+                if r["status"] == "ok" and r.get("mean_s") == r.get("mean_s"))
+    harness = {"overhead_per_step_s": overhead, "wall_s": wall,
+               "outside_timed_steps_s": max(wall - timed, 0.0) if not args.resume else None}
+    folder.finish(interrupted=not completed, harness=harness)
+    for table in display.comparison_tables(folder.summary):
+        display.console.print(table)
+    for line in display.problem_lines(folder.summary):
+        display.console.print(f"[red]{line}[/]")
+    display.console.print(f"harness overhead: {overhead * 1e6:.2f} us per step; wall time {wall:.0f} s")
+    display.console.print(f"results: {folder.path}/ (summary.csv, steps.csv, env.json, run.log)")
+    if not completed:
+        display.console.print(f"[red]interrupted[/]: finished cases are saved; continue with "
+                              f"alexbench run --resume {folder.path}")
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _weights_hash(case: Case, weights: str | None) -> str:
+    from frameworks.weights import weights_hash
+    w = load_weights(weights, case.spec) if weights else canonical_weights(case.spec, case.seed)
+    return weights_hash(w)
+
+
+def cmd_parity(args) -> int:
+    from . import parity
+
+    checks = Checks()
+    fws = checks.choices("--frameworks", args.frameworks, frameworks.NAMES)
+    timeout = checks.number("--timeout", args.timeout, 1)
+    spec = _spec(args, checks)
+    _readable(checks, "--weights", args.weights)
+    _readable(checks, "--images", args.images)
+    if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
+        checks.problems.append(f"--dump {args.dump} is not a folder")
+    checks.done()
+    try:
+        weights = load_weights(args.weights, spec) if args.weights else canonical_weights(spec)
+        images = load_images(args.images, spec) if args.images else random_images(spec)
+    except WeightsError as e:
+        raise UserError(str(e)) from None
+    installed = [fw for fw in fws if frameworks.missing_message(fw) is None]
+    for fw in fws:
+        if fw not in installed:
+            print(frameworks.missing_message(fw))
+    if not installed:
+        raise UserError("no framework to check is installed")
+    dump = None
+    if args.dump:
+        dump = Path(args.dump)
+        dump.mkdir(parents=True, exist_ok=True)
+    results = parity.check(spec, weights, images, installed, args.device, timeout, dump)
+    print(parity.format_table(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_layers(args) -> int:
+    checks = Checks()
+    spec = _spec(args, checks)
+    checks.done()
+    print(format_layer_table(spec))
+    print()
+    if args.framework:
+        from .activations import backend_listing
+        print(backend_listing(args.framework, spec, args.device))
+    else:
+        print(activation_listing(spec))
+    return 0
+
+
+def cmd_env(args) -> int:
+    print(json.dumps(envinfo.environment(), indent=2))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+    from .results import newest_run
+
+    run_dir = Path(args.run_dir) if args.run_dir else newest_run()
+    print(f"report: {write_report(run_dir)}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_runs, format_compare
+
+    fail_above = None
+    if args.fail_above is not None:
+        checks = Checks()
+        fail_above = checks.number("--fail-above", args.fail_above, 1.0)
+        checks.done()
+    result = compare_runs(args.run_a, args.run_b, fail_above)
+    print(format_compare(result))
+    return result.exit_code
+
+
+COMMANDS = {"run": cmd_run, "parity": cmd_parity, "layers": cmd_layers, "env": cmd_env,
+            "report": cmd_report, "compare": cmd_compare}
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"alexbench: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("alexbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

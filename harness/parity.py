@@ -1,0 +1,92 @@
+"""``alexbench parity``: every installed backend, each in its own process, against the
+float64 NumPy reference, on the same weights and batch."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from frameworks import reference
+from frameworks.spec import ModelSpec
+from frameworks.weights import save_weights
+
+from .cases import Case
+from .runner import run_worker, worker_env
+
+TOLERANCE = 1e-5  # float32 on CPU, TF32 off
+
+
+@dataclass
+class ParityResult:
+    """Relative errors per framework and tensor (empty when the framework failed)."""
+
+    framework: str
+    status: str
+    errors: dict[str, float]
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok" and all(e <= TOLERANCE for e in self.errors.values())
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """||a - b|| / ||b|| in float64 (0 when both are 0)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    denom = np.linalg.norm(b)
+    diff = np.linalg.norm(a - b)
+    return float(diff / denom) if denom else float(diff)
+
+
+def check(spec: ModelSpec, weights: dict, images: np.ndarray, frameworks: list[str], device: str,
+          timeout: float, dump: Path | None = None) -> list[ParityResult]:
+    """Run each framework's forward and gradients in a worker and compare with the reference."""
+    out_ref, grads_ref = reference.forward_backward(spec, weights, images)
+    expected = {"output": out_ref} | {f"grad/{k}": v for k, v in grads_ref.items()}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="alexbench-parity-") as tmp:
+        weights_path, images_path = Path(tmp) / "weights.npz", Path(tmp) / "images.npy"
+        save_weights(weights, str(weights_path))
+        np.save(images_path, images)
+        for fw in frameworks:
+            case = Case(fw, "forward_backward", spec.lrn, spec.heads, spec.batch_size, spec.image_size,
+                        device=device)
+            dump_path = Path(tmp) / f"{fw}.npz"
+            job = {"kind": "parity", "case": case.to_dict(), "weights": str(weights_path),
+                   "images": str(images_path), "dump": str(dump_path)}
+            outcome = run_worker(job, timeout, worker_env(case))
+            if outcome.result["status"] != "ok":
+                results.append(ParityResult(fw, outcome.result["status"], {}, outcome.result.get("error", "")))
+                continue
+            with np.load(dump_path) as got:
+                errors = {k: relative_error(got[k], v) if k in got.files else float("inf")
+                          for k, v in expected.items()}
+            results.append(ParityResult(fw, "ok", errors))
+            if dump is not None:
+                shutil.copyfile(dump_path, dump / f"{fw}.npz")
+    return results
+
+
+def format_table(results: list[ParityResult]) -> str:
+    """Tensors down, frameworks across, relative errors; a mismatch is marked."""
+    ran = [r for r in results if r.status == "ok"]
+    lines = []
+    if ran:
+        tensors = list(ran[0].errors)
+        width = max(len(t) for t in tensors) + 2
+        lines.append("tensor".ljust(width) + "".join(f"{r.framework:>14}" for r in ran))
+        for t in tensors:
+            cells = "".join(f"{r.errors[t]:>13.2e}{'!' if r.errors[t] > TOLERANCE else ' '}" for r in ran)
+            lines.append(t.ljust(width) + cells)
+    for r in results:
+        verdict = "pass" if r.passed else ("FAIL" if r.status == "ok" else r.status)
+        detail = f": {r.message}" if r.message else (f" (max {max(r.errors.values()):.2e})" if r.errors else "")
+        lines.append(f"{r.framework}: {verdict}{detail}")
+    lines.append(f"relative error ||a-b||/||b|| against the float64 NumPy reference; tolerance {TOLERANCE:g}")
+    return "\n".join(lines)

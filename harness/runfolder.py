@@ -1,0 +1,114 @@
+"""A run's folder: created once (never over an existing one), filled case by case.
+
+summary.csv and steps.csv are rewritten atomically after every case, so they are always
+valid and hold every finished case; env.json records the planned cases, so an
+interrupted run can be resumed in the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .cases import Case
+from .errors import UserError
+from .results import (
+    ENV_JSON,
+    RUN_LOG,
+    STEPS_COLUMNS,
+    STEPS_CSV,
+    SUMMARY_COLUMNS,
+    SUMMARY_CSV,
+    ResultsError,
+    read_table,
+    write_json,
+    write_table,
+)
+from .runner import Outcome, step_rows, summary_row
+
+LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def run_id(label: str | None, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{label}" if label else stamp
+
+
+def _key_of_row(row: dict) -> tuple:
+    return (row["framework"], row["variant"], row["mode"], bool(row["lrn"]), bool(row["heads"]),
+            int(row["batch_size"]), int(row["image_size"]), row["precision"])
+
+
+class RunFolder:
+    """The files of one run and the rows written so far."""
+
+    def __init__(self, path: Path, env: dict, summary: list[dict], steps: list[dict]):
+        self.path, self.env, self.summary, self.steps = path, env, summary, steps
+        self.started = time.monotonic()
+
+    @classmethod
+    def create(cls, root: Path, label: str | None, env: dict, cases: list[Case]) -> RunFolder:
+        path = root / run_id(label)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        except FileExistsError:
+            raise UserError(f"run folder {path} already exists; wait a second or choose another --label") from None
+        except OSError as e:
+            raise UserError(f"cannot create the run folder {path}: {e.strerror}") from None
+        env = env | {"run_id": path.name, "started": datetime.now(UTC).isoformat(), "finished": None,
+                     "interrupted": False, "cases": [c.to_dict() for c in cases]}
+        folder = cls(path, env, [], [])
+        folder.flush()
+        return folder
+
+    @classmethod
+    def resume(cls, path: Path) -> RunFolder:
+        try:
+            env = json.loads((path / ENV_JSON).read_text())
+            planned = env["cases"]
+        except (OSError, json.JSONDecodeError, KeyError, TypeError):
+            raise UserError(f"{path} is not a resumable run folder (no readable {ENV_JSON} with its cases)") from None
+        summary, steps = [], []
+        if (path / SUMMARY_CSV).exists():
+            summary = read_table(path / SUMMARY_CSV, SUMMARY_COLUMNS).to_dict("records")
+        if (path / STEPS_CSV).exists():
+            steps = read_table(path / STEPS_CSV, STEPS_COLUMNS).to_dict("records")
+        if not isinstance(planned, list):
+            raise ResultsError(f"{path / ENV_JSON}: 'cases' is not a list")
+        env["resumed"] = env.get("resumed", 0) + 1
+        return cls(path, env, summary, steps)
+
+    def planned(self) -> list[Case]:
+        return [Case.from_dict(c) for c in self.env["cases"]]
+
+    def missing(self) -> list[Case]:
+        """Planned cases with no summary row yet."""
+        done = {_key_of_row(r) for r in self.summary}
+        return [c for c in self.planned() if c.key() not in done]
+
+    def record(self, case: Case, outcome: Outcome) -> dict:
+        """Add one finished case (rows and log) and rewrite the files."""
+        row = summary_row(case, outcome.result, self.env.get("busy", False))
+        self.summary.append(row)
+        self.steps.extend(step_rows(case, outcome.result))
+        with open(self.path / RUN_LOG, "a") as log:
+            log.write(f"===== {case.label()}: {row['status']} =====\n{outcome.stderr}\n")
+        self.flush()
+        return row
+
+    def log(self, text: str) -> None:
+        with open(self.path / RUN_LOG, "a") as log:
+            log.write(text + "\n")
+
+    def flush(self) -> None:
+        write_table(self.path / SUMMARY_CSV, self.summary, SUMMARY_COLUMNS)
+        write_table(self.path / STEPS_CSV, self.steps, STEPS_COLUMNS)
+        write_json(self.path / ENV_JSON, self.env)
+
+    def finish(self, interrupted: bool, harness: dict) -> None:
+        self.env |= {"finished": datetime.now(UTC).isoformat(), "interrupted": interrupted, "harness": harness}
+        self.flush()

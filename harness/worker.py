@@ -1,0 +1,110 @@
+"""The subprocess entry, one framework per process: ``python -m harness.worker JOB RESULT``.
+
+JOB is a JSON file: ``{"kind": "bench", "case": {...}}`` to time a case, or
+``{"kind": "parity", "case": {...}, "weights": PATH, "images": PATH, "dump": PATH}`` to
+write the output and gradients to an ``.npz``. RESULT receives a JSON object with a
+``status``; a worker that dies before writing it is reported by the runner from its
+exit code and stderr. Progress goes to stdout as ``@progress N`` lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from frameworks import BackendUnavailable, RunConfig, backend_class
+from frameworks.spec import mode_flops
+from frameworks.weights import canonical_weights, load_images, load_weights, random_images
+
+from .cases import Case
+from .results import write_atomic
+from .timing import time_steps
+
+OOM_MARKERS = ("out of memory", "resource_exhausted", "outofmemoryerror", "memoryerror")
+PROGRESS_EVERY_S = 0.25
+
+
+def pin_threads(threads: int | None) -> None:
+    """Give the process ``threads`` cores, so every framework's pools size to the same count."""
+    if threads is not None and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, cores[: max(1, min(threads, len(cores)))])
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _build(case: Case, weights: dict, images: np.ndarray, tf32: bool | None):
+    cls = backend_class(case.framework)
+    backend = cls(case.spec, weights, RunConfig(case.device, case.threads, tf32))
+    backend.set_input(images)
+    return backend
+
+
+def _progress(done: int, state={"last": 0.0}) -> None:  # noqa: B006 (a throttle's memory)
+    now = time.monotonic()
+    if now - state["last"] >= PROGRESS_EVERY_S:
+        state["last"] = now
+        print(f"@progress {done}", flush=True)
+
+
+def run_bench(job: dict) -> dict:
+    case = Case.from_dict(job["case"])
+    spec = case.spec
+    weights = load_weights(job["weights"], spec) if job.get("weights") else canonical_weights(spec, case.seed)
+    backend = _build(case, weights, random_images(spec, case.seed), job.get("tf32"))
+    step = backend.forward if case.mode == "forward" else backend.forward_backward
+    backend.reset_peak_memory()
+    m = time_steps(step, backend.block, case.burn_in, case.steps, _progress)
+    print(f"@progress {max(case.burn_in, 1) + case.steps}", flush=True)
+    device_peak = backend.peak_memory_bytes()
+    return {
+        "status": "ok",
+        "describe": backend.describe(),
+        "burn_in": m.burn_in,
+        "timed": m.timed,
+        "flops": mode_flops(spec, case.mode),
+        "peak_mem_bytes": device_peak if device_peak is not None else peak_rss_bytes(),
+    }
+
+
+def run_parity(job: dict) -> dict:
+    case = Case.from_dict(job["case"])
+    spec = case.spec
+    backend = _build(case, load_weights(job["weights"], spec), load_images(job["images"], spec), tf32=False)
+    out = backend.output_to_numpy(backend.forward())
+    grads = backend.grads_to_numpy(backend.forward_backward())
+    np.savez(job["dump"], output=out, **{f"grad/{k}": v for k, v in grads.items()})
+    return {"status": "ok", "describe": backend.describe()}
+
+
+def classify(error: BaseException) -> str:
+    if isinstance(error, BackendUnavailable):
+        return "unavailable"
+    text = f"{type(error).__name__} {error}".lower()
+    return "oom" if any(m in text for m in OOM_MARKERS) else "failed"
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = argv
+    job = json.loads(Path(job_path).read_text())
+    pin_threads(job["case"].get("threads"))
+    try:
+        result = (run_parity if job["kind"] == "parity" else run_bench)(job)
+    except (Exception, MemoryError) as e:  # reported as a row; the runner goes on
+        traceback.print_exc()
+        result = {"status": classify(e), "error": f"{type(e).__name__}: {e}".splitlines()[0][:500]}
+    write_atomic(Path(result_path), json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
