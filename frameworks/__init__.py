@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from dataclasses import dataclass
 
 from .base import Backend, BackendUnavailable, RunConfig
@@ -28,6 +29,19 @@ REGISTRY: dict[str, Entry] = {
     "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch"),
     "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax"),
 }
+
+
+def _plugins(text: str) -> dict[str, Entry]:
+    """Out-of-tree backends from ``ALEXBENCH_BACKENDS="name=module:Class,..."`` (the tests'
+    fault-injecting fakes use this; workers inherit the variable)."""
+    entries = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, target = item.partition("=")
+        entries[name.strip()] = Entry(target.strip(), (target.split(":")[0].split(".")[0],), name.strip())
+    return entries
+
+
+REGISTRY |= _plugins(os.environ.get("ALEXBENCH_BACKENDS", ""))
 NAMES = tuple(REGISTRY)
 
 

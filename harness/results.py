@@ -28,6 +28,8 @@ NUMERIC = {
     "gflops_per_s", "peak_mem_bytes", "step", "seconds",
 }
 BOOLEAN = {"lrn", "heads", "unstable", "busy"}
+TEXT = ("framework", "variant", "mode", "precision", "framework_version", "device", "device_name", "threads",
+        "status", "error", "phase")
 
 SUMMARY_CSV, STEPS_CSV, ENV_JSON, RUN_LOG = "summary.csv", "steps.csv", "env.json", "run.log"
 
@@ -74,7 +76,7 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise ResultsError(f"{path} does not exist")
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(TEXT, str))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ResultsError(f"{path} is not a readable CSV: {str(e).splitlines()[0]}") from None
     missing = [c for c in columns if c not in frame.columns]
@@ -90,7 +92,7 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
             frame[name] = converted
         elif name in BOOLEAN:
             frame[name] = _to_bool(frame[name], name, path)
-    for name in ("error", "framework_version", "device_name", "threads", "variant", "precision"):
+    for name in TEXT:
         if name in frame.columns:
             frame[name] = frame[name].fillna("").astype(str)
     return frame

@@ -1,0 +1,32 @@
+"""Running ``alexbench`` as a user does, in a subprocess, with the fake backends registered."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fake_backend import PLUGINS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_env() -> dict[str, str]:
+    return dict(os.environ, ALEXBENCH_BACKENDS=PLUGINS, PYTHONPATH=str(ROOT))
+
+
+def alexbench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
+                          env=cli_env(), cwd=ROOT, timeout=timeout)
+
+
+def tiny_run(out: Path, frameworks: str, *extra: str) -> subprocess.CompletedProcess:
+    """A few steps at the smallest size."""
+    return alexbench("run", "--frameworks", frameworks, "--batch-size", "1", "--image-size", "66",
+                     "--burn-in", "1", "--steps", "3", "--out", str(out), *extra)
+
+
+def only_run(out: Path) -> Path:
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    return run

@@ -1,0 +1,89 @@
+"""Every user error: one clear line on stderr, exit code 2, nothing written, no traceback."""
+
+import numpy as np
+import pytest
+
+from frameworks.spec import ModelSpec
+from frameworks.weights import canonical_weights
+from tests.clitools import alexbench
+
+RUN = ["run", "--frameworks", "fake-sleep", "--steps", "2", "--burn-in", "0"]
+
+CASES = [
+    (RUN + ["--frameworks", "caffe"], "unknown framework 'caffe'; choose from tensorflow, torch, jax"),
+    (RUN + ["--modes", "backward"], "unknown mode 'backward'; choose from forward, forward_backward"),
+    (RUN + ["--modes", ""], "--modes is empty"),
+    (RUN + ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (RUN + ["--batch-size", "two"], "--batch-size must be an integer, got 'two'"),
+    (RUN + ["--image-size", "56"], "--image-size must be >= 57, got 56"),
+    (RUN + ["--steps", "0"], "--steps must be >= 1, got 0"),
+    (RUN + ["--burn-in", "-1"], "--burn-in must be >= 0, got -1"),
+    (RUN + ["--threads", "0"], "--threads must be >= 1, got 0"),
+    (RUN + ["--timeout", "0"], "--timeout must be >= 1, got 0"),
+    (RUN + ["--timeout", "soon"], "--timeout must be a number, got 'soon'"),
+    (RUN + ["--lrn", "maybe"], "argument --lrn: invalid choice: 'maybe'"),
+    (RUN + ["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
+    (RUN + ["--label", "a/b"], "--label 'a/b' may hold only letters"),
+    (RUN + ["--weights", "/nonexistent.npz"], "--weights /nonexistent.npz: no such file"),
+    (RUN + ["--out", "/etc/hostname/results"], "--out /etc/hostname/results cannot be written"),
+    (RUN + ["--bogus"], "unrecognized arguments: --bogus"),
+    (RUN + ["--batch-size", "0", "--steps", "0", "--modes", "x"],
+     "unknown mode 'x'; choose from forward, forward_backward; --batch-size must be >= 1, got 0; "
+     "--steps must be >= 1, got 0"),
+    (["run", "--resume", "/nonexistent"], "/nonexistent is not a resumable run folder"),
+    (["parity", "--frameworks", "caffe"], "unknown framework 'caffe'"),
+    (["parity", "--image-size", "20"], "--image-size must be >= 57, got 20"),
+    (["parity", "--images", "/nonexistent.npy"], "--images /nonexistent.npy: no such file"),
+    (["layers", "--batch-size", "-3"], "--batch-size must be >= 1, got -3"),
+    (["report", "/nonexistent"], "run folder /nonexistent does not exist"),
+    (["compare", "/nonexistent", "/nonexistent"], "does not exist"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a[len(RUN):] or a) for a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    if args[0] == "run" and "--out" not in args:
+        args = args + ["--out", str(tmp_path / "results")]
+    r = alexbench(*args)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("alexbench: error: "), r.stderr
+    assert message in lines[0]
+    assert "Traceback" not in r.stderr + r.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def _weights_file(tmp_path, change):
+    spec = ModelSpec(batch_size=1, image_size=66)
+    w = canonical_weights(spec)
+    change(w)
+    path = tmp_path / "w.npz"
+    np.savez(path, **w)
+    return str(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda w: w.pop("conv5/weights"), "lacks conv5/weights (expected shape [3, 3, 256, 256])"),
+    (lambda w: w.update(bad=np.zeros(1)), "unexpected key bad"),
+    (lambda w: w.update({"conv2/biases": np.zeros(7, np.float32)}), "conv2/biases has shape [7], expected [192]"),
+])
+@pytest.mark.parametrize("command", ["run", "parity"])
+def test_weights_file_that_does_not_fit(tmp_path, change, message, command):
+    path = _weights_file(tmp_path, change)
+    extra = ["--frameworks", "fake-sleep", "--out", str(tmp_path / "results")] if command == "run" else []
+    r = alexbench(command, "--batch-size", "1", "--image-size", "66", "--weights", path, *extra)
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros((1, 66, 66), np.float32), "rank 3, expected 4"),
+    (np.zeros((1, 66, 66, 3), np.int32), "dtype int32, expected float32"),
+    (np.zeros((2, 66, 66, 3), np.float32), "shape [2, 66, 66, 3], expected [1, 66, 66, 3]"),
+])
+def test_images_file_that_does_not_fit(tmp_path, images, message):
+    path = tmp_path / "x.npy"
+    np.save(path, images)
+    r = alexbench("parity", "--batch-size", "1", "--image-size", "66", "--images", str(path))
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
