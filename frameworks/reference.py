@@ -1,0 +1,164 @@
+"""A float64 NumPy reference of the seed AlexNet: forward and a hand-written backward.
+
+No deep-learning framework is used. Each layer helper returns its output and a
+``back`` closure mapping the output gradient to ``(input gradient, parameter grads)``;
+``forward_backward`` replays those closures in reverse. Convolutions build patches
+with one slice per kernel offset and contract them with ``np.tensordot``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .spec import (
+    CONVS,
+    FCS,
+    LRN_AFTER,
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_BIAS,
+    LRN_RADIUS,
+    POOL_AFTER,
+    POOL_K,
+    POOL_S,
+    ModelSpec,
+    same_out,
+    same_pads,
+)
+
+Back = Callable[[np.ndarray], tuple[np.ndarray | None, tuple[np.ndarray, ...]]]
+
+
+def _patches(xp: np.ndarray, k: int, s: int, oh: int, ow: int) -> np.ndarray:
+    """(B, oh, ow, k, k, C) windows of the padded input ``xp``."""
+    out = np.empty((xp.shape[0], oh, ow, k, k, xp.shape[3]), xp.dtype)
+    for i in range(k):
+        for j in range(k):
+            out[:, :, :, i, j, :] = xp[:, i : i + s * oh : s, j : j + s * ow : s, :]
+    return out
+
+
+def _conv_relu(x: np.ndarray, w: np.ndarray, b: np.ndarray, s: int, need_dx: bool = True):
+    """TF SAME convolution (weights HWIO), bias and ReLU."""
+    k = w.shape[0]
+    (h0, h1), (w0, w1) = same_pads(x.shape[1], k, s), same_pads(x.shape[2], k, s)
+    xp = np.pad(x, ((0, 0), (h0, h1), (w0, w1), (0, 0)))
+    oh, ow = same_out(x.shape[1], s), same_out(x.shape[2], s)
+    y = np.maximum(np.tensordot(_patches(xp, k, s, oh, ow), w, axes=3) + b, 0.0)
+
+    def back(dy):
+        dy = dy * (y > 0)
+        dw = np.tensordot(_patches(xp, k, s, oh, ow), dy, axes=([0, 1, 2], [0, 1, 2]))
+        grads = (dw, dy.sum(axis=(0, 1, 2)))
+        if not need_dx:
+            return None, grads
+        dpatches = np.tensordot(dy, w, axes=([3], [3]))  # (B, oh, ow, k, k, Cin)
+        dxp = np.zeros_like(xp)
+        for i in range(k):
+            for j in range(k):
+                dxp[:, i : i + s * oh : s, j : j + s * ow : s, :] += dpatches[:, :, :, i, j, :]
+        return dxp[:, h0 : h0 + x.shape[1], w0 : w0 + x.shape[2], :], grads
+
+    return y, back
+
+
+def _window_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over channels c-r..c+r (clipped to the valid channels) along the last axis."""
+    r, c = LRN_RADIUS, a.shape[-1]
+    ap = np.pad(a, [(0, 0)] * (a.ndim - 1) + [(r, r)])
+    return sum(ap[..., d : d + c] for d in range(2 * r + 1))
+
+
+def _lrn(x: np.ndarray):
+    """tf.nn.lrn: ``x / (bias + alpha * window_sum(x**2)) ** beta``."""
+    den = LRN_BIAS + LRN_ALPHA * _window_sum(x * x)
+    y = x * den**-LRN_BETA
+
+    def back(dy):
+        inner = _window_sum(dy * x * den ** (-LRN_BETA - 1.0))
+        return dy * den**-LRN_BETA - 2.0 * LRN_ALPHA * LRN_BETA * x * inner, ()
+
+    return y, back
+
+
+def _max_pool(x: np.ndarray):
+    """3x3 stride-2 VALID max-pool; the gradient goes to the first maximum of each window."""
+    k, s = POOL_K, POOL_S
+    oh, ow = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
+    offsets = [(i, j) for i in range(k) for j in range(k)]
+    windows = np.stack([x[:, i : i + s * oh : s, j : j + s * ow : s, :] for i, j in offsets])
+    arg = windows.argmax(axis=0)
+    y = np.take_along_axis(windows, arg[None], axis=0)[0]
+
+    def back(dy):
+        dx = np.zeros_like(x)
+        for n, (i, j) in enumerate(offsets):
+            dx[:, i : i + s * oh : s, j : j + s * ow : s, :] += dy * (arg == n)
+        return dx, ()
+
+    return y, back
+
+
+def _fc(x: np.ndarray, w: np.ndarray, b: np.ndarray, relu: bool):
+    """Fully connected layer (weights (in, out)), ReLU optional."""
+    y = x @ w + b
+    if relu:
+        y = np.maximum(y, 0.0)
+
+    def back(dy):
+        if relu:
+            dy = dy * (y > 0)
+        return dy @ w.T, (x.T @ dy, dy.sum(axis=0))
+
+    return y, back
+
+
+def _flatten(x: np.ndarray):
+    """NHWC -> (B, H*W*C), in NHWC order."""
+    return x.reshape(x.shape[0], -1), lambda dy: (dy.reshape(x.shape), ())
+
+
+def _run(spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray, tape: list | None):
+    """The network's forward; appends ``(parameter names, back)`` per layer to ``tape`` if given."""
+    w = {name: np.asarray(weights[name], np.float64) for name in spec.parameter_shapes()}
+
+    def apply(names: tuple[str, ...], result: tuple[np.ndarray, Back]) -> np.ndarray:
+        if tape is not None:
+            tape.append((names, result[1]))
+        return result[0]
+
+    x = np.asarray(images, np.float64)
+    for n, (name, _, stride, _) in enumerate(CONVS):
+        names = (f"{name}/weights", f"{name}/biases")
+        x = apply(names, _conv_relu(x, w[names[0]], w[names[1]], stride, need_dx=n > 0))
+        if spec.lrn and name in LRN_AFTER:
+            x = apply((), _lrn(x))
+        if name in POOL_AFTER:
+            x = apply((), _max_pool(x))
+    if spec.heads:
+        x = apply((), _flatten(x))
+        for name, _ in FCS:
+            names = (f"{name}/weights", f"{name}/biases")
+            x = apply(names, _fc(x, w[names[0]], w[names[1]], relu=name != FCS[-1][0]))
+    return x
+
+
+def forward(spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray) -> np.ndarray:
+    """pool5 in NHWC (the logits ``[B, 1000]`` with heads), in float64."""
+    return _run(spec, weights, images, None)
+
+
+def forward_backward(
+    spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The output and the float64 gradients of ``sum(output**2) / 2`` for every parameter."""
+    tape: list = []
+    out = _run(spec, weights, images, tape)
+    grads: dict[str, np.ndarray] = {}
+    g = out
+    for names, back in reversed(tape):
+        g, param_grads = back(g)
+        grads.update(zip(names, param_grads, strict=True))
+    return out, {name: grads[name] for name in spec.parameter_shapes()}
