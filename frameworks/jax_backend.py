@@ -151,5 +151,6 @@ class JaxBackend:
             "framework_version": f"{jax.__version__} (flax {flax.__version__})",
             "device": "cuda" if gpu else "cpu",
             "device_name": self.device.device_kind if gpu else "cpu",
-            "threads": os.environ.get("XLA_FLAGS", "default") or "default",
+            "threads": f"xla default, XLA_FLAGS={os.environ.get('XLA_FLAGS') or 'unset'}",
+            "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),
         }

@@ -131,16 +131,19 @@ class TensorFlowBackend:
         return None
 
     def describe(self) -> dict:
-        gpu = self.device.startswith("/GPU")
-        name = "cpu"
-        if gpu:
-            name = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0]).get(
-                "device_name", "gpu")
-        return {
+        info = {
             "framework": self.name,
             "framework_version": tf.__version__,
-            "device": "cuda" if gpu else "cpu",
-            "device_name": name,
+            "device": "cpu",
+            "device_name": "cpu",
             "threads": (f"intra={tf.config.threading.get_intra_op_parallelism_threads() or 'default'} "
                         f"inter={tf.config.threading.get_inter_op_parallelism_threads() or 'default'}"),
         }
+        if self.device.startswith("/GPU"):
+            gpu = tf.config.list_physical_devices("GPU")[0]
+            build = tf.sysconfig.get_build_info()
+            info |= {"device": "cuda",
+                     "device_name": tf.config.experimental.get_device_details(gpu).get("device_name", "gpu"),
+                     "cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version"),
+                     "tf32": tf.config.experimental.tensor_float_32_execution_enabled()}
+        return info

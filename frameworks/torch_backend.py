@@ -129,11 +129,16 @@ class TorchBackend:
         return torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else None
 
     def describe(self) -> dict:
-        device_name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
-        return {
+        info = {
             "framework": self.name,
             "framework_version": torch.__version__,
             "device": self.device.type,
-            "device_name": device_name,
+            "device_name": "cpu",
             "threads": f"intra={torch.get_num_threads()} interop={torch.get_num_interop_threads()}",
         }
+        if self.device.type == "cuda":
+            info |= {"device_name": torch.cuda.get_device_name(self.device), "cuda": torch.version.cuda,
+                     "cudnn": torch.backends.cudnn.version(),
+                     "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                              "cudnn": torch.backends.cudnn.allow_tf32}}
+        return info

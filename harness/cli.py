@@ -247,7 +247,9 @@ def cmd_run(args) -> int:
         display.console.print(table)
     for line in display.problem_lines(folder.summary):
         display.console.print(f"[red]{line}[/]")
-    display.console.print(f"harness overhead: {overhead * 1e6:.2f} us per step; wall time {wall:.0f} s")
+    outside = harness["outside_timed_steps_s"]
+    share = f"; outside timed steps {outside:.0f} s ({outside / wall:.0%})" if outside is not None and wall else ""
+    display.console.print(f"harness overhead: {overhead * 1e6:.2f} us per step; wall time {wall:.0f} s{share}")
     display.console.print(f"results: {folder.path}/ (summary.csv, steps.csv, env.json, run.log)")
     if not completed:
         display.console.print(f"[red]interrupted[/]: finished cases are saved; continue with "

@@ -93,6 +93,8 @@ class RunFolder:
     def record(self, case: Case, outcome: Outcome) -> dict:
         """Add one finished case (rows and log) and rewrite the files."""
         row = summary_row(case, outcome.result, self.env.get("busy", False))
+        if "describe" in outcome.result:  # versions, device, CUDA/cuDNN and TF32 as the worker saw them
+            self.env.setdefault("backends", {})[case.framework] = outcome.result["describe"]
         self.summary.append(row)
         self.steps.extend(step_rows(case, outcome.result))
         with open(self.path / RUN_LOG, "a") as log:

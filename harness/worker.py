@@ -66,9 +66,12 @@ def run_bench(job: dict) -> dict:
     m = time_steps(step, backend.block, case.burn_in, case.steps, _progress)
     print(f"@progress {max(case.burn_in, 1) + case.steps}", flush=True)
     device_peak = backend.peak_memory_bytes()
+    describe = backend.describe()
+    if hasattr(os, "sched_getaffinity"):
+        describe["threads"] += f" cores={len(os.sched_getaffinity(0))}"
     return {
         "status": "ok",
-        "describe": backend.describe(),
+        "describe": describe,
         "burn_in": m.burn_in,
         "timed": m.timed,
         "flops": mode_flops(spec, case.mode),

@@ -8,10 +8,13 @@ import time
 
 import pytest
 
+import frameworks
 from harness.results import read_run
 from tests.clitools import ROOT, alexbench, cli_env, only_run
 
-ARGS = ["--frameworks", "fake-sleep,fake-slow", "--lrn", "both", "--modes", "forward", "--batch-size", "1",
+# A real framework when one is installed (the case interrupted is the slow fake that follows it).
+FIRST = (frameworks.available() or ["fake-sleep"])[0]
+ARGS = ["--frameworks", f"{FIRST},fake-slow", "--lrn", "both", "--modes", "forward", "--batch-size", "1",
         "--image-size", "66", "--burn-in", "1", "--steps", "25"]
 
 
@@ -33,7 +36,7 @@ def test_interrupt_keeps_finished_cases_and_resume_completes(tmp_path, sig):
     while not any(tmp_path.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
     run = only_run(tmp_path)
-    _wait_for_rows(run, 1)  # fake-sleep lrn on is done; fake-slow (5 s) is running
+    _wait_for_rows(run, 1)  # FIRST with LRN is done; FIRST without LRN or fake-slow (5 s) is running
     time.sleep(0.5)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -52,6 +55,7 @@ def test_interrupt_keeps_finished_cases_and_resume_completes(tmp_path, sig):
     assert summary.iloc[: len(before)].equals(before)  # nothing finished was lost or redone
     assert len(steps[steps.phase == "timed"]) == 4 * 25
     assert len(summary.drop_duplicates(["framework", "lrn"])) == 4
+    assert set(summary.framework) == {FIRST, "fake-slow"}
 
 
 def test_resume_of_a_complete_run_runs_nothing(tmp_path):
