@@ -17,17 +17,26 @@ from .spec import ModelSpec, SpecError
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered backend: where it lives, what it imports, the pip extra to install."""
+    """A registered backend: where it lives, what it imports, the pip extra to install, its
+    execution variants and the layouts it can use inside (the default and native one first).
+    ``default`` is what a user gets out of the box: TensorFlow's ``tf.function`` graph mode,
+    PyTorch's eager mode, ``jax.jit``."""
 
     target: str
     requires: tuple[str, ...]
     extra: str
+    variants: tuple[str, ...] = ("default",)
+    layouts: tuple[str, ...] = ("nhwc",)
 
 
 REGISTRY: dict[str, Entry] = {
-    "tensorflow": Entry("frameworks.tensorflow_backend:TensorFlowBackend", ("tensorflow",), "tensorflow"),
-    "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch"),
-    "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax"),
+    "tensorflow": Entry("frameworks.tensorflow_backend:TensorFlowBackend", ("tensorflow",), "tensorflow",
+                        ("default", "eager", "xla"), ("nhwc", "nchw")),
+    "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile"),
+                   ("nchw", "nhwc")),
+    "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default",), ("nhwc",)),
+    "tf1-seed": Entry("frameworks.tf1_seed_backend:Tf1SeedBackend", ("tensorflow",), "tensorflow", ("session",),
+                      ("nhwc",)),
 }
 
 
@@ -70,6 +79,11 @@ def available() -> list[str]:
     return [n for n in NAMES if missing_message(n) is None]
 
 
+def entry(name: str) -> Entry:
+    """The registry entry of ``name`` (UnknownBackend lists the valid names)."""
+    return _entry(name)
+
+
 def backend_class(name: str) -> type[Backend]:
     """Import and return the backend class (imports the framework)."""
     reason = missing_message(name)
@@ -81,5 +95,5 @@ def backend_class(name: str) -> type[Backend]:
 
 __all__ = [
     "NAMES", "REGISTRY", "Backend", "BackendUnavailable", "ModelSpec", "RunConfig",
-    "SpecError", "UnknownBackend", "available", "backend_class", "missing_message",
+    "SpecError", "UnknownBackend", "available", "backend_class", "entry", "missing_message",
 ]

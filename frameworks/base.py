@@ -12,18 +12,32 @@ from .spec import ModelSpec
 DEVICES = ("auto", "cpu", "cuda")
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+LAYOUTS = ("nhwc", "nchw")
+
+
 class BackendUnavailable(RuntimeError):
     """The framework, or the device asked for, is not there."""
 
 
+class Unsupported(RuntimeError):
+    """A combination (precision, variant, layout, device) this framework cannot run."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """How to run a model: device, CPU threads (None: the framework's default) and
-    TF32 on GPU (None: the framework's default; parity turns it off)."""
+    """How to run a model: device, CPU threads (None: the framework's default), TF32 on
+    GPU (None: the framework's default; parity turns it off), compute precision
+    (``bf16``/``fp16`` are mixed precision: fp32 weights, low-precision compute),
+    execution variant and layout inside the backend (the framework's own names, as
+    listed in its registry entry; ``default`` and None mean the first of each)."""
 
     device: str = "auto"
     threads: int | None = None
     tf32: bool | None = None
+    precision: str = "fp32"
+    variant: str = "default"
+    layout: str | None = None
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -52,6 +66,16 @@ class Backend(Protocol):
 
     def forward_backward(self) -> Any:
         """Gradients of ``sum(out**2) / 2`` for every parameter."""
+
+    def train_step(self) -> Any:
+        """One SGD-with-momentum step (lr 0.01, momentum 0.9) of softmax cross-entropy against
+        the labels given to ``set_labels``; updates the parameters; needs the FC heads."""
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        """Place int32 class labels [B] on the device for ``train_step``."""
+
+    def params_to_numpy(self) -> dict[str, np.ndarray]:
+        """The current parameters in canonical names and layouts."""
 
     def block(self, result: Any) -> None:
         """Wait until all device work producing ``result`` has finished."""

@@ -5,7 +5,8 @@ step is one jitted pure function of (params, images) with no module-state
 splitting or merging on each call, and Linen's Conv kernels are HWIO and Dense
 kernels (in, out), the canonical layouts, so weights load without transposes.
 JAX has no LRN op; ``lrn`` below sums squares over a channel window with
-``lax.reduce_window``, exactly TF's formula.
+``lax.reduce_window``, exactly TF's formula. Mixed precision is Flax's dtype policy:
+fp32 parameters (``param_dtype``), bf16/fp16 compute (``dtype``). Training uses optax.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
-from .base import BackendUnavailable, RunConfig  # noqa: E402
+from .base import BackendUnavailable, RunConfig, Unsupported  # noqa: E402
 from .spec import (  # noqa: E402
     CONVS,
     FCS,
@@ -36,6 +38,9 @@ from .spec import (  # noqa: E402
 )
 
 PARAM_FIELD = {"weights": "kernel", "biases": "bias"}
+DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
+LR, MOMENTUM = 0.01, 0.9
+FP16_LOSS_SCALE = 1024.0  # static, as in the TensorFlow backend
 
 
 def lrn(x: jax.Array) -> jax.Array:
@@ -51,11 +56,14 @@ class AlexNet(nn.Module):
 
     lrn: bool
     heads: bool
+    dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
+        x = x.astype(self.dtype)
         for name, k, stride, features in CONVS:
-            x = nn.relu(nn.Conv(features, (k, k), strides=(stride, stride), padding="SAME", name=name)(x))
+            conv = nn.Conv(features, (k, k), strides=(stride, stride), padding="SAME", dtype=self.dtype, name=name)
+            x = nn.relu(conv(x))
             self.sow("shapes", "layers", (name, x.shape))
             if self.lrn and name in LRN_AFTER:
                 x = lrn(x)
@@ -65,11 +73,11 @@ class AlexNet(nn.Module):
         if self.heads:
             x = x.reshape(x.shape[0], -1)
             for i, (name, features) in enumerate(FCS):
-                x = nn.Dense(features, name=name)(x)
+                x = nn.Dense(features, dtype=self.dtype, name=name)(x)
                 if i < len(FCS) - 1:
                     x = nn.relu(x)
                 self.sow("shapes", "layers", (name, x.shape))
-        return x
+        return x.astype(jnp.float32)
 
 
 def _device(name: str) -> jax.Device:
@@ -83,31 +91,52 @@ def _device(name: str) -> jax.Device:
 
 
 class JaxBackend:
-    """Parameters as a Linen pytree on the device; forward and gradients jitted."""
+    """Parameters as a Linen pytree on the device; forward, gradients and training jitted."""
 
     name = "jax"
 
     def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], config: RunConfig):
         self.spec, self.config = spec, config
+        if config.variant != "default":
+            raise Unsupported(f"jax has no variant {config.variant!r}")
+        if config.layout not in (None, "nhwc"):
+            raise Unsupported("XLA chooses its own physical layouts; Flax convolutions take NHWC")
         self.device = _device(config.device)
         if config.tf32 is not None:  # GPU convs and matmuls may otherwise use TF32
             jax.config.update("jax_default_matmul_precision", "tensorfloat32" if config.tf32 else "highest")
-        self.model = AlexNet(lrn=spec.lrn, heads=spec.heads)
+        self.model = AlexNet(lrn=spec.lrn, heads=spec.heads, dtype=DTYPES[config.precision])
+        self.loss_scale = FP16_LOSS_SCALE if config.precision == "fp16" else 1.0
         tree: dict = {}
         for name, value in weights.items():
             layer, field = name.split("/")
             tree.setdefault(layer, {})[PARAM_FIELD[field]] = value
         self.params = jax.device_put({"params": tree}, self.device)
         self.names = list(weights)
-        self.images = None
+        self.images = self.labels = self.opt_state = None
+        self.optimizer = optax.sgd(LR, momentum=MOMENTUM)
         self._forward = jax.jit(self.model.apply)
-        self._forward_backward = jax.jit(jax.grad(self._loss))
+        self._forward_backward = jax.jit(jax.grad(self._l2_loss))
+        self._train = jax.jit(self._train_step, donate_argnums=(0, 1))
 
-    def _loss(self, params, x):
+    def _l2_loss(self, params, x):
         return 0.5 * jnp.sum(jnp.square(self.model.apply(params, x)))
+
+    def _ce_loss(self, params, x, labels):
+        logits = self.model.apply(params, x)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean() * self.loss_scale
+
+    def _train_step(self, params, opt_state, x, labels):
+        loss, grads = jax.value_and_grad(self._ce_loss)(params, x, labels)
+        grads = jax.tree.map(lambda g: g / self.loss_scale, grads)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss / self.loss_scale
 
     def set_input(self, images: np.ndarray) -> None:
         self.images = jax.device_put(images, self.device)
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        self.labels = jax.device_put(labels, self.device)
+        self.opt_state = jax.device_put(self.optimizer.init(self.params), self.device)
 
     def activation_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """(layer, shape) for every conv, pool and FC layer, traced without computing."""
@@ -126,15 +155,24 @@ class JaxBackend:
     def forward_backward(self):
         return self._forward_backward(self.params, self.images)
 
+    def train_step(self):
+        self.params, self.opt_state, loss = self._train(self.params, self.opt_state, self.images, self.labels)
+        return self.params, loss
+
     def block(self, result) -> None:
         jax.block_until_ready(result)  # dispatch is asynchronous on every device, the CPU too
 
     def output_to_numpy(self, result) -> np.ndarray:
         return np.asarray(result)
 
+    def _canonical(self, tree) -> dict[str, np.ndarray]:
+        return {n: np.asarray(tree["params"][n.split("/")[0]][PARAM_FIELD[n.split("/")[1]]]) for n in self.names}
+
     def grads_to_numpy(self, result) -> dict[str, np.ndarray]:
-        tree = result["params"]
-        return {n: np.asarray(tree[n.split("/")[0]][PARAM_FIELD[n.split("/")[1]]]) for n in self.names}
+        return self._canonical(result)
+
+    def params_to_numpy(self) -> dict[str, np.ndarray]:
+        return self._canonical(self.params)
 
     def reset_peak_memory(self) -> None:
         """XLA keeps one peak per process; each case runs in its own process."""

@@ -150,15 +150,52 @@ def forward(spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray)
     return _run(spec, weights, images, None)
 
 
-def forward_backward(
-    spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray
+def gradients(
+    spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray,
+    output_grad: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The output and the float64 gradients of ``sum(output**2) / 2`` for every parameter."""
+    """The output and the float64 gradient of a loss for every parameter, given the loss's
+    gradient with respect to the output."""
     tape: list = []
     out = _run(spec, weights, images, tape)
     grads: dict[str, np.ndarray] = {}
-    g = out
+    g = output_grad(out)
     for names, back in reversed(tape):
         g, param_grads = back(g)
         grads.update(zip(names, param_grads, strict=True))
     return out, {name: grads[name] for name in spec.parameter_shapes()}
+
+
+def forward_backward(
+    spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The output and the float64 gradients of ``sum(output**2) / 2`` for every parameter."""
+    return gradients(spec, weights, images, lambda out: out)
+
+
+def cross_entropy_grad(labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """d mean(softmax cross-entropy) / d logits, for integer ``labels``."""
+
+    def grad(logits: np.ndarray) -> np.ndarray:
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(labels)), labels] -= 1.0
+        return p / len(labels)
+
+    return grad
+
+
+def train(
+    spec: ModelSpec, weights: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray, steps: int,
+    lr: float = 0.01, momentum: float = 0.9,
+) -> dict[str, np.ndarray]:
+    """The parameters after ``steps`` SGD steps with momentum (PyTorch's form: ``v = m v + g;
+    w -= lr v``, which optax and Keras equal) on softmax cross-entropy; needs the heads."""
+    params = {k: np.asarray(v, np.float64).copy() for k, v in weights.items()}
+    velocity = {k: np.zeros_like(v) for k, v in params.items()}
+    for _ in range(steps):
+        _, grads = gradients(spec, params, images, cross_entropy_grad(labels))
+        for k, g in grads.items():
+            velocity[k] = momentum * velocity[k] + g
+            params[k] -= lr * velocity[k]
+    return params

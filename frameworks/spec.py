@@ -174,7 +174,8 @@ def forward_backward_flops(spec: ModelSpec) -> int:
 
 
 def mode_flops(spec: ModelSpec, mode: str) -> int:
-    """FLOPs per batch of a timed mode."""
+    """FLOPs per batch of a timed mode (a train step counts its forward and backward; the
+    softmax and the SGD update are element-wise)."""
     return forward_flops(spec) if mode == "forward" else forward_backward_flops(spec)
 
 

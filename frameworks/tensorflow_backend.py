@@ -1,5 +1,12 @@
-"""AlexNet in TensorFlow 2: graph mode through ``tf.function``, NHWC, the seed's own ops
-(``tf.nn.conv2d`` SAME, ``tf.nn.lrn``, ``tf.nn.max_pool2d`` VALID, ``tf.nn.l2_loss``)."""
+"""AlexNet in TensorFlow 2 with the seed's own ops (``tf.nn.conv2d`` SAME, ``tf.nn.lrn``,
+``tf.nn.max_pool2d`` VALID, ``tf.nn.l2_loss``).
+
+Variants: ``default`` (graph mode through ``tf.function``), ``eager`` and ``xla``
+(``tf.function(jit_compile=True)``). Layouts: NHWC (native), or NCHW where the device has
+the kernels (``tf.nn.lrn`` is NHWC-only, so NCHW transposes around it). Mixed precision
+casts the fp32 variables and input to the compute dtype inside the step, as a Keras
+mixed-precision policy does for its layers; the result is cast back to fp32.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep C++ start-up chatter 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .base import BackendUnavailable, RunConfig  # noqa: E402
+from .base import BackendUnavailable, RunConfig, Unsupported  # noqa: E402
 from .spec import (  # noqa: E402
     CONVS,
     FCS,
@@ -22,6 +29,10 @@ from .spec import (  # noqa: E402
     POOL_AFTER,
     ModelSpec,
 )
+
+DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
+LR, MOMENTUM = 0.01, 0.9
+FP16_LOSS_SCALE = 1024.0  # static: the step must not branch on overflow
 
 
 def _configure(config: RunConfig) -> str:
@@ -43,32 +54,41 @@ def _configure(config: RunConfig) -> str:
 
 
 class TensorFlowBackend:
-    """The seed network as ``tf.Variable``s and two ``tf.function``s."""
+    """The seed network as ``tf.Variable``s and ``tf.function``s."""
 
     name = "tensorflow"
 
     def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], config: RunConfig):
         self.spec, self.config = spec, config
+        variant = config.variant
+        if variant not in ("default", "eager", "xla"):
+            raise Unsupported(f"tensorflow has no variant {config.variant!r}")
         self.device = _configure(config)
+        self.nchw = config.layout == "nchw"
+        if self.nchw and self.device == "/CPU:0":
+            raise Unsupported("TensorFlow's CPU convolutions and pools only support NHWC")
+        self.dtype = DTYPES[config.precision]
         with tf.device(self.device):
             self.variables = [tf.Variable(w, name=n.replace("/", "_")) for n, w in weights.items()]
         self.names = list(weights)
         self.params = dict(zip(self.names, self.variables, strict=True))
-        self.images = None
+        self.images = self.labels = self.optimizer = None
         self._taps: list | None = None
-        self._forward = tf.function(self._net)
-        self._forward_backward = tf.function(self._grads)
 
-    def set_input(self, images: np.ndarray) -> None:
-        with tf.device(self.device):
-            self.images = tf.identity(tf.constant(images))
+        def compiled(fn):
+            return fn if variant == "eager" else tf.function(fn, jit_compile=variant == "xla")
+
+        self._forward = compiled(self._output)
+        self._forward_backward = compiled(self._grads)
+        self._train_step = compiled(self._train)
 
     def _tap(self, name: str, x) -> None:
         if self._taps is not None:
-            self._taps.append((name, tuple(x.shape)))
+            shape = tuple(x.shape)
+            self._taps.append((name, (shape[0], *shape[2:], shape[1]) if self.nchw and len(shape) == 4 else shape))
 
     def activation_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
-        """(layer, shape) for every conv, pool and FC layer, from an eager forward."""
+        """(layer, NHWC shape) for every conv, pool and FC layer, from an eager forward."""
         self._taps = []
         try:
             with tf.device(self.device):
@@ -77,30 +97,68 @@ class TensorFlowBackend:
         finally:
             self._taps = None
 
+    def set_input(self, images: np.ndarray) -> None:
+        with tf.device(self.device):
+            x = tf.constant(images)
+            self.images = tf.identity(tf.transpose(x, [0, 3, 1, 2]) if self.nchw else x)
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        with tf.device(self.device):
+            self.labels = tf.identity(tf.constant(labels))
+            self.optimizer = tf.keras.optimizers.SGD(learning_rate=LR, momentum=MOMENTUM)
+            self.optimizer.build(self.variables)
+
+    def _lrn(self, x):
+        if not self.nchw:
+            return tf.nn.lrn(x, LRN_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA, beta=LRN_BETA)
+        x = tf.nn.lrn(tf.transpose(x, [0, 2, 3, 1]), LRN_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA, beta=LRN_BETA)
+        return tf.transpose(x, [0, 3, 1, 2])
+
     def _net(self, x):
-        p = self.params
+        fmt = "NCHW" if self.nchw else "NHWC"
+        p = {n: tf.cast(v, self.dtype) for n, v in self.params.items()}
+        x = tf.cast(x, self.dtype)
         for name, _, stride, _ in CONVS:
-            x = tf.nn.conv2d(x, p[f"{name}/weights"], stride, padding="SAME")
-            x = tf.nn.relu(tf.nn.bias_add(x, p[f"{name}/biases"]))
+            x = tf.nn.conv2d(x, p[f"{name}/weights"], stride, padding="SAME", data_format=fmt)
+            x = tf.nn.relu(tf.nn.bias_add(x, p[f"{name}/biases"], data_format=fmt))
             self._tap(name, x)
             if self.spec.lrn and name in LRN_AFTER:
-                x = tf.nn.lrn(x, LRN_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA, beta=LRN_BETA)
+                x = self._lrn(x)
             if name in POOL_AFTER:
-                x = tf.nn.max_pool2d(x, 3, 2, padding="VALID")
+                x = tf.nn.max_pool2d(x, 3, 2, padding="VALID", data_format=fmt)
                 self._tap(POOL_AFTER[name], x)
         if self.spec.heads:
+            if self.nchw:
+                x = tf.transpose(x, [0, 2, 3, 1])  # NHWC order, as the canonical fc6 weights expect
             x = tf.reshape(x, [tf.shape(x)[0], -1])
             for i, (name, _) in enumerate(FCS):
                 x = tf.matmul(x, p[f"{name}/weights"]) + p[f"{name}/biases"]
                 if i < len(FCS) - 1:
                     x = tf.nn.relu(x)
                 self._tap(name, x)
-        return x
+        elif self.nchw:
+            x = tf.transpose(x, [0, 2, 3, 1])
+        return tf.cast(x, tf.float32)
+
+    def _output(self, x):
+        return self._net(x)
 
     def _grads(self, x):
         with tf.GradientTape() as tape:
             loss = tf.nn.l2_loss(self._net(x))
         return tape.gradient(loss, self.variables)
+
+    def _train(self, x, labels):
+        scale = FP16_LOSS_SCALE if self.dtype == tf.float16 else 1.0
+        with tf.GradientTape() as tape:
+            logits = self._net(x)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+            scaled = loss * scale
+        grads = tape.gradient(scaled, self.variables)
+        if scale != 1.0:
+            grads = [g / scale for g in grads]
+        self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
+        return loss
 
     def forward(self):
         with tf.device(self.device):
@@ -109,6 +167,10 @@ class TensorFlowBackend:
     def forward_backward(self):
         with tf.device(self.device):
             return self._forward_backward(self.images)
+
+    def train_step(self):
+        with tf.device(self.device):
+            return self._train_step(self.images, self.labels)
 
     def block(self, result) -> None:
         # CPU kernels run synchronously; GPU kernels are queued, so wait for the streams.
@@ -120,6 +182,9 @@ class TensorFlowBackend:
 
     def grads_to_numpy(self, result) -> dict[str, np.ndarray]:
         return {n: g.numpy() for n, g in zip(self.names, result, strict=True)}
+
+    def params_to_numpy(self) -> dict[str, np.ndarray]:
+        return {n: v.numpy() for n, v in self.params.items()}
 
     def reset_peak_memory(self) -> None:
         if self.device.startswith("/GPU"):

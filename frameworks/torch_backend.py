@@ -1,9 +1,11 @@
-"""AlexNet in PyTorch (eager, NCHW inside: PyTorch's native layout).
+"""AlexNet in PyTorch: eager (the ``default`` variant) or ``torch.compile``, NCHW (native) or
+channels_last (``nhwc``).
 
 TF SAME padding is asymmetric for stride 4 on 224 (3 before, 4 after), which
 ``Conv2d(padding=...)`` cannot express, so each conv pads explicitly with ``F.pad``.
 PyTorch's ``local_response_norm`` divides alpha by ``size``; size = 2r+1 = 9 and
-alpha = 0.001 give TF's alpha = 0.001 / 9 over the same window.
+alpha = 0.001 give TF's alpha = 0.001 / 9 over the same window. Mixed precision is
+PyTorch's idiom, ``torch.autocast`` (weights stay fp32); fp16 training uses a GradScaler.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import BackendUnavailable, RunConfig
+from .base import BackendUnavailable, RunConfig, Unsupported
 from .spec import CONVS, FCS, LRN_AFTER, LRN_ALPHA, LRN_BETA, LRN_BIAS, LRN_RADIUS, POOL_AFTER, ModelSpec, same_pads
 
 LRN_SIZE = 2 * LRN_RADIUS + 1
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+LR, MOMENTUM = 0.01, 0.9
 
 
 def _device(name: str) -> torch.device:
@@ -35,6 +39,8 @@ class TorchBackend:
 
     def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], config: RunConfig):
         self.spec, self.config = spec, config
+        if config.variant not in ("default", "compile"):
+            raise Unsupported(f"torch has no variant {config.variant!r}")
         if config.threads is not None:
             torch.set_num_threads(config.threads)
             torch.set_num_interop_threads(config.threads)
@@ -42,15 +48,21 @@ class TorchBackend:
         if self.device.type == "cuda" and config.tf32 is not None:
             torch.backends.cuda.matmul.allow_tf32 = config.tf32
             torch.backends.cudnn.allow_tf32 = config.tf32
+        self.memory_format = torch.channels_last if config.layout == "nhwc" else torch.contiguous_format
         self.params = {}
         for name, value in weights.items():
-            t = torch.from_numpy(np.asarray(value, np.float32))
+            t = torch.tensor(np.asarray(value, np.float32))  # a copy: training must not write into `weights`
             if name.startswith("conv") and name.endswith("/weights"):
-                t = t.permute(3, 2, 0, 1)  # HWIO -> OIHW
+                t = t.permute(3, 2, 0, 1).contiguous(memory_format=self.memory_format)  # HWIO -> OIHW
             elif name.endswith("/weights"):
-                t = t.t()  # (in, out) -> (out, in) for F.linear
-            self.params[name] = t.contiguous().to(self.device).requires_grad_(True)
+                t = t.t().contiguous()  # (in, out) -> (out, in) for F.linear
+            self.params[name] = t.to(self.device).requires_grad_(True)
+        self.autocast = DTYPES.get(config.precision)
+        self.net = torch.compile(self._net) if config.variant == "compile" else self._net
         self.images: torch.Tensor | None = None
+        self.labels: torch.Tensor | None = None
+        self.optimizer = None
+        self.scaler = None
         self._taps: list | None = None
 
     def _tap(self, name: str, x: torch.Tensor) -> None:
@@ -62,13 +74,21 @@ class TorchBackend:
         """(layer, NHWC shape) for every conv, pool and FC layer, from a real forward."""
         self._taps = []
         try:
-            self.forward()
+            with torch.no_grad():
+                self._net(self.images)
             return self._taps
         finally:
             self._taps = None
 
     def set_input(self, images: np.ndarray) -> None:
-        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(self.device)
+        x = torch.from_numpy(images).permute(0, 3, 1, 2)
+        self.images = x.contiguous(memory_format=self.memory_format).to(self.device)
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        self.labels = torch.from_numpy(labels).long().to(self.device)
+        self.optimizer = torch.optim.SGD(self.params.values(), lr=LR, momentum=MOMENTUM)
+        if self.autocast is torch.float16:
+            self.scaler = torch.amp.GradScaler(self.device.type)
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         p = self.params
@@ -93,14 +113,32 @@ class TorchBackend:
             self._tap(name, x)
         return x
 
+    def _run(self) -> torch.Tensor:
+        """The network in the configured precision; the result in fp32."""
+        if self.autocast is None:
+            return self.net(self.images)
+        with torch.autocast(self.device.type, dtype=self.autocast):
+            return self.net(self.images).float()
+
     def forward(self) -> torch.Tensor:
         with torch.no_grad():
-            return self._net(self.images)
+            return self._run()
 
     def forward_backward(self) -> tuple[torch.Tensor, ...]:
-        out = self._net(self.images)
-        loss = out.square().sum() / 2
+        loss = self._run().square().sum() / 2
         return torch.autograd.grad(loss, list(self.params.values()))
+
+    def train_step(self) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(self._run(), self.labels)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        return loss
 
     def block(self, result) -> None:
         if self.device.type == "cuda":
@@ -110,16 +148,22 @@ class TorchBackend:
         out = result.detach().cpu()
         return (out if self.spec.heads else out.permute(0, 2, 3, 1)).numpy()
 
-    def grads_to_numpy(self, result) -> dict[str, np.ndarray]:
-        grads = {}
-        for name, g in zip(self.params, result, strict=True):
-            g = g.detach().cpu()
+    def _canonical(self, tensors) -> dict[str, np.ndarray]:
+        arrays = {}
+        for name, t in zip(self.params, tensors, strict=True):
+            t = t.detach().float().cpu()
             if name.startswith("conv") and name.endswith("/weights"):
-                g = g.permute(2, 3, 1, 0)  # OIHW -> HWIO
+                t = t.permute(2, 3, 1, 0)  # OIHW -> HWIO
             elif name.endswith("/weights"):
-                g = g.t()
-            grads[name] = g.numpy()
-        return grads
+                t = t.t()
+            arrays[name] = t.contiguous().numpy()
+        return arrays
+
+    def grads_to_numpy(self, result) -> dict[str, np.ndarray]:
+        return self._canonical(result)
+
+    def params_to_numpy(self) -> dict[str, np.ndarray]:
+        return self._canonical(self.params.values())
 
     def reset_peak_memory(self) -> None:
         if self.device.type == "cuda":

@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from .spec import ModelSpec
+from .spec import FCS, ModelSpec
 
 DEFAULT_SEED = 0
 STDDEV = 0.1
@@ -51,6 +51,11 @@ def random_images(spec: ModelSpec, seed: int = DEFAULT_SEED) -> np.ndarray:
     """A fixed synthetic NHWC float32 batch (normal, stddev 0.1, like the seed's)."""
     rng = np.random.default_rng([seed, 0x1A6E5])
     return (rng.standard_normal(spec.input_shape) * 0.1).astype(np.float32)
+
+
+def random_labels(spec: ModelSpec, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """Fixed random class labels in [0, 1000) for ``train_step``, int32."""
+    return np.random.default_rng([seed, 0x1AB]).integers(0, FCS[-1][1], spec.batch_size).astype(np.int32)
 
 
 def weights_hash(weights: dict[str, np.ndarray]) -> str:

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, fields
 
 from frameworks.spec import ModelSpec
 
-MODES = ("forward", "forward_backward")
+MODES = ("forward", "forward_backward", "train_step")
+DEFAULT_MODES = ("forward", "forward_backward")
 
 
 @dataclass(frozen=True)
@@ -21,11 +22,17 @@ class Case:
     image_size: int = 224
     variant: str = "default"
     precision: str = "fp32"
+    layout: str = "native"  # the framework's own (NCHW for torch, NHWC otherwise), or one forced
+    tf32: bool | None = None
     device: str = "auto"
     threads: int | None = None
     burn_in: int = 10
     steps: int = 100
     seed: int = 0
+
+    def __post_init__(self):
+        if self.mode == "train_step" and not self.heads:  # training needs the classifier
+            object.__setattr__(self, "heads", True)
 
     @property
     def spec(self) -> ModelSpec:
@@ -33,13 +40,13 @@ class Case:
 
     def key(self) -> tuple:
         return (self.framework, self.variant, self.mode, self.lrn, self.heads,
-                self.batch_size, self.image_size, self.precision)
+                self.batch_size, self.image_size, self.precision, self.layout)
 
     def label(self) -> str:
         lrn = "lrn" if self.lrn else "no-lrn"
-        extra = "".join(f" {v}" for v in (self.variant, self.precision) if v not in ("default", "fp32"))
-        heads = " heads" if self.heads else ""
-        return f"{self.framework} {self.mode} {lrn}{heads} b{self.batch_size} {self.image_size}px{extra}"
+        heads = " heads" if self.heads and self.mode != "train_step" else ""
+        return (f"{self.framework} {self.variant} {self.mode} {lrn}{heads} b{self.batch_size} "
+                f"{self.image_size}px {self.precision} {self.layout}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,7 +16,7 @@ FRAMEWORK_COLORS = {"tensorflow": "#ff7f0e", "torch": "#d62728", "jax": "#1f77b4
 OTHER_COLORS = ("#9467bd", "#8c564b", "#2ca02c", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 MODE_ORDER = ("forward", "forward_backward", "train_step")
 # Key columns named in a case's label only when they vary within the frame being drawn.
-EXTRA_COLUMNS = ("variant", "precision", "heads", "batch_size", "image_size")
+EXTRA_COLUMNS = ("variant", "precision", "layout", "heads", "batch_size", "image_size")
 # The seed's published seconds per batch (batch 32, conv1..pool5, on its GPU in 2016), by (mode, LRN).
 SEED_GPU_SECONDS = {("forward", True): 0.026, ("forward", False): 0.007,
                     ("forward_backward", True): 0.078, ("forward_backward", False): 0.025}

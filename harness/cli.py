@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import frameworks
+from frameworks.base import LAYOUTS, PRECISIONS
 from frameworks.spec import MIN_IMAGE_SIZE, ModelSpec, activation_listing, format_layer_table
 from frameworks.weights import WeightsError, canonical_weights, load_images, load_weights, random_images
 
 from . import display, envinfo
-from .cases import MODES, Case
+from .cases import DEFAULT_MODES, MODES, Case
+from .config import load_config
 from .errors import UserError
 from .runfolder import LABEL_RE, RunFolder
 from .runner import Outcome, run_case
@@ -95,23 +97,43 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     names = ",".join(frameworks.NAMES)
 
-    run = sub.add_parser("run", help="time forward and forward_backward per framework",
-                         description="Time each case (framework x mode x LRN) in its own process: "
-                         "burn-in steps, then timed steps, as the seed does.")
-    run.add_argument("--frameworks", default=names, help=f"comma list (default {names})")
-    run.add_argument("--modes", default=",".join(MODES), help=f"comma list (default {','.join(MODES)})")
-    _model_flags(run, "32", ["both", "on", "off"])
-    run.add_argument("--burn-in", default="10", metavar="N", help="untimed steps first; the first is "
+    run = sub.add_parser("run", help="time forward, forward_backward and train_step per framework",
+                         description="Time each case (framework x variant x precision x layout x batch x size "
+                         "x LRN x mode) in its own process: burn-in steps, then timed steps, as the seed does. "
+                         "Comma lists sweep. Defaults are the seed's protocol.")
+    run.add_argument("--config", metavar="FILE.toml", help="read these flags from a TOML file (keys as the flags, "
+                     "with _ for -; lists for comma lists); flags given here override it")
+    run.add_argument("--frameworks", help=f"comma list (default {names})")
+    run.add_argument("--modes", help=f"comma list of {', '.join(MODES)} (default {','.join(DEFAULT_MODES)}); "
+                     "train_step is softmax cross-entropy + SGD with momentum, with the FC heads")
+    run.add_argument("--batch-size", metavar="N[,N...]", help="images per batch (default 32)")
+    run.add_argument("--image-size", metavar="PX[,PX...]",
+                     help=f"square input size, at least {MIN_IMAGE_SIZE} (default 224, as the seed)")
+    run.add_argument("--lrn", choices=sorted(LRN_CHOICES), help="LRN after conv1/conv2: on, off or both (default both)")
+    run.add_argument("--heads", action="store_true", default=None,
+                     help="add the FC heads fc6-fc8 (off, as in the seed code)")
+    run.add_argument("--device", choices=frameworks.base.DEVICES,
+                     help="auto: the GPU when the framework sees one (default); cuda without a GPU "
+                          "gives status 'unavailable' per case")
+    run.add_argument("--precision", metavar="P[,P...]", help=f"{', '.join(PRECISIONS)} (default fp32); bf16 and "
+                     "fp16 are mixed precision: fp32 weights, low-precision compute")
+    run.add_argument("--variant", metavar="V[,V...]", help="execution mode: default, all, or names: "
+                     f"{_variant_help()} (default: each framework's first)")
+    run.add_argument("--layout", metavar="L[,L...]", help="layout inside the backend: native, nhwc, nchw "
+                     "(default native: NCHW for torch, NHWC for the others)")
+    run.add_argument("--tf32", choices=("default", "on", "off"), help="TF32 on GPU for every framework "
+                     "(default: each framework's own default); recorded per case")
+    run.add_argument("--burn-in", metavar="N", help="untimed steps first; the first is "
                      "always run and kept as compile_s (default 10)")
-    run.add_argument("--steps", default="100", metavar="N", help="timed steps (default 100)")
-    run.add_argument("--threads", default=None, metavar="N", help="CPU cores and compute threads for "
+    run.add_argument("--steps", metavar="N", help="timed steps (default 100)")
+    run.add_argument("--threads", metavar="N", help="CPU cores and compute threads for "
                      "every framework alike (default: each framework's own default)")
-    run.add_argument("--timeout", default="1800", metavar="S", help="seconds per case (default 1800)")
-    run.add_argument("--out", default="results", metavar="DIR", help="results root (default results/)")
-    run.add_argument("--label", default=None, help="suffix of the run id (letters, digits, . _ -)")
-    run.add_argument("--weights", default=None, metavar="FILE.npz", help="canonical weights to load "
+    run.add_argument("--timeout", metavar="S", help="seconds per case (default 1800)")
+    run.add_argument("--out", metavar="DIR", help="results root (default results/)")
+    run.add_argument("--label", help="suffix of the run id (letters, digits, . _ -)")
+    run.add_argument("--weights", metavar="FILE.npz", help="canonical weights to load "
                      "instead of the generated ones")
-    run.add_argument("--resume", default=None, metavar="RUN_DIR", help="run only the cases missing "
+    run.add_argument("--resume", metavar="RUN_DIR", help="run only the cases missing "
                      "from an interrupted run, in its folder (other flags are ignored)")
 
     parity = sub.add_parser("parity", help="check every backend against the float64 NumPy reference",
@@ -122,6 +144,8 @@ def build_parser() -> Parser:
     parity.add_argument("--weights", metavar="FILE.npz", help="use these weights (canonical names)")
     parity.add_argument("--images", metavar="FILE.npy", help="use this NHWC float32 batch")
     parity.add_argument("--dump", metavar="DIR", help="write DIR/<framework>.npz (output, grad/<name>)")
+    parity.add_argument("--train", action="store_true", help="compare the parameters after 2 train_step "
+                        "steps (softmax cross-entropy, SGD with momentum; turns the heads on) instead")
     parity.add_argument("--timeout", default="600", metavar="S", help="seconds per framework (default 600)")
 
     layers = sub.add_parser("layers", help="the layer table: shapes, parameters, FLOPs",
@@ -164,31 +188,108 @@ def _writable_root(checks: Checks, root: Path) -> None:
         checks.problems.append(f"--out {root} cannot be written")
 
 
-def plan_cases(args) -> tuple[list[Case], str | None]:
-    """Validate ``run``'s flags (all problems at once) and expand them into cases."""
+RUN_DEFAULTS = {
+    "frameworks": ",".join(frameworks.NAMES[:3]), "modes": ",".join(DEFAULT_MODES), "lrn": "both", "heads": False,
+    "batch_size": "32", "image_size": "224", "device": "auto", "precision": "fp32", "variant": "default",
+    "layout": "native", "tf32": "default", "burn_in": "10", "steps": "100", "threads": None, "timeout": "1800",
+    "out": "results", "label": None, "weights": None,
+}
+
+
+def _variant_help() -> str:
+    return "; ".join(f"{n}: {', '.join(frameworks.entry(n).variants)}" for n in frameworks.NAMES[:3])
+
+
+def run_settings(args) -> dict:
+    """Defaults, then the config file, then the flags given."""
+    settings = dict(RUN_DEFAULTS)
+    if args.config:
+        settings |= load_config(args.config)
+    settings |= {k: v for k, v in vars(args).items() if k in RUN_DEFAULTS and v is not None}
+    return settings
+
+
+def _variants_of(fws: list[str], wanted: list[str], checks: Checks) -> dict[str, list[str]]:
+    """Each framework's variants among ``wanted`` (``default``: its first; ``all``: every one)."""
+    known = {v for fw in fws for v in frameworks.entry(fw).variants} | {"default", "all"}
+    for v in wanted:
+        if v not in known:
+            checks.problems.append(f"unknown variant {v!r}; choose from default, all, {_variant_help()}")
+    chosen = {}
+    for fw in fws:
+        own = frameworks.entry(fw).variants
+        picked = [x for v in wanted for x in ({"default": own[:1], "all": own}.get(v) or ([v] if v in own else []))]
+        if not picked and all(v in known for v in wanted):
+            checks.problems.append(f"{fw} has none of the variants {', '.join(wanted)}; its variants: {', '.join(own)}")
+        chosen[fw] = list(dict.fromkeys(picked))
+    return chosen
+
+
+def _integers(checks: Checks, flag: str, text: str, minimum: int) -> list[int]:
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        checks.problems.append(f"{flag} is empty")
+    values = [checks.integer(flag, t, minimum) for t in items]
+    return list(dict.fromkeys(v for v in values if v is not None))
+
+
+def plan_cases(settings: dict) -> list[Case]:
+    """Validate ``run``'s settings (all problems at once) and expand them into cases."""
     checks = Checks()
-    fws = checks.choices("--frameworks", args.frameworks, frameworks.NAMES)
-    modes = checks.choices("--modes", args.modes, MODES)
-    batch = checks.integer("--batch-size", args.batch_size, 1)
-    size = checks.integer("--image-size", args.image_size, MIN_IMAGE_SIZE)
-    burn_in = checks.integer("--burn-in", args.burn_in, 0)
-    steps = checks.integer("--steps", args.steps, 1)
-    threads = checks.integer("--threads", args.threads, 1)
-    checks.number("--timeout", args.timeout, 1)
-    if args.label is not None and not LABEL_RE.match(args.label):
-        checks.problems.append(f"--label {args.label!r} may hold only letters, digits, '.', '_' and '-'")
-    _readable(checks, "--weights", args.weights)
-    _writable_root(checks, Path(args.out))
+    fws = checks.choices("--frameworks", settings["frameworks"], frameworks.NAMES)
+    modes = checks.choices("--modes", settings["modes"], MODES)
+    batches = _integers(checks, "--batch-size", settings["batch_size"], 1)
+    sizes = _integers(checks, "--image-size", settings["image_size"], MIN_IMAGE_SIZE)
+    precisions = checks.choices("--precision", settings["precision"], PRECISIONS)
+    layouts = checks.choices("--layout", settings["layout"], ("native",) + LAYOUTS)
+    wanted = [v.strip() for v in str(settings["variant"]).split(",") if v.strip()]
+    if not wanted:
+        checks.problems.append("--variant is empty")
+    variants = _variants_of(fws, wanted, checks) if wanted else {}
+    for flag, allowed in (("--lrn", tuple(LRN_CHOICES)), ("--device", frameworks.base.DEVICES),
+                          ("--tf32", ("default", "on", "off"))):
+        key = flag[2:]
+        if settings[key] not in allowed:
+            checks.problems.append(f"{flag} must be one of {', '.join(allowed)}, got {settings[key]!r}")
+    burn_in = checks.integer("--burn-in", settings["burn_in"], 0)
+    steps = checks.integer("--steps", settings["steps"], 1)
+    threads = checks.integer("--threads", settings["threads"], 1)
+    checks.number("--timeout", settings["timeout"], 1)
+    label = settings["label"]
+    if label is not None and not LABEL_RE.match(label):
+        checks.problems.append(f"--label {label!r} may hold only letters, digits, '.', '_' and '-'")
+    _readable(checks, "--weights", settings["weights"])
+    _writable_root(checks, Path(settings["out"]))
     checks.done()
-    cases = [Case(fw, mode, lrn, args.heads, batch, size, device=args.device, threads=threads,
-                  burn_in=burn_in, steps=steps)
-             for fw in fws for lrn in LRN_CHOICES[args.lrn] for mode in modes]
-    if args.weights:
-        try:
-            load_weights(args.weights, cases[0].spec)
-        except WeightsError as e:
-            raise UserError(str(e)) from None
-    return cases, args.weights
+    tf32 = {"default": None, "on": True, "off": False}[settings["tf32"]]
+    def layouts_of(fw: str) -> list[str]:  # "native" also where the layout named is the native one
+        native = frameworks.entry(fw).layouts[0]
+        return list(dict.fromkeys("native" if layout in ("native", native) else layout for layout in layouts))
+
+    cases = [
+        Case(fw, mode, lrn, bool(settings["heads"]), batch, size, variant, precision, layout, tf32,
+             settings["device"], threads, burn_in, steps)
+        for fw in fws for variant in variants[fw] for layout in layouts_of(fw) for precision in precisions
+        for batch in batches for size in sizes for lrn in LRN_CHOICES[settings["lrn"]] for mode in modes
+    ]
+    if settings["weights"]:
+        for spec in dict.fromkeys(c.spec for c in cases):
+            try:
+                load_weights(settings["weights"], spec)
+            except WeightsError as e:
+                raise UserError(str(e)) from None
+    return cases
+
+
+def _not_runnable(case: Case) -> dict | None:
+    """A result for a case that needs no worker: framework missing, or a layout it lacks."""
+    reason = frameworks.missing_message(case.framework)
+    if reason:
+        return {"status": "unavailable", "error": reason}
+    layouts = frameworks.entry(case.framework).layouts
+    if case.layout != "native" and case.layout not in layouts:
+        return {"status": "unsupported", "error": f"{case.framework} runs only {', '.join(layouts)} inside"}
+    return None
 
 
 def _raise_interrupt(signum, frame):
@@ -201,10 +302,10 @@ def execute(folder: RunFolder, cases: list[Case], timeout: float, weights: str |
     try:
         with display.progress_bars() as start:
             for case in cases:
-                reason = frameworks.missing_message(case.framework)
-                if reason:
-                    folder.record(case, Outcome({"status": "unavailable", "error": reason}, ""))
-                    display.console.print(f"[yellow]{case.label()}: unavailable[/] ({reason})")
+                skip = _not_runnable(case)
+                if skip:
+                    folder.record(case, Outcome(skip, ""))
+                    display.console.print(f"[yellow]{case.label()}: {skip['status']}[/] ({skip['error']})")
                     continue
                 update = start(case.label(), max(case.burn_in, 1) + case.steps)
                 row = folder.record(case, run_case(case, timeout, update, weights))
@@ -226,11 +327,12 @@ def cmd_run(args) -> int:
         timeout, weights = float(folder.env.get("timeout", 1800)), folder.env.get("weights")
         display.console.print(f"resuming {folder.path}: {len(cases)} of {len(folder.planned())} cases left")
     else:
-        cases, weights = plan_cases(args)
-        timeout = float(args.timeout)
+        settings = run_settings(args)
+        cases = plan_cases(settings)
+        timeout, weights = float(settings["timeout"]), settings["weights"]
         env = envinfo.environment() | {"command": " ".join(sys.argv), "timeout": timeout, "weights": weights,
-                                       "weights_hash": _weights_hash(cases[0], weights)}
-        folder = RunFolder.create(Path(args.out), args.label, env, cases)
+                                       "config": args.config, "weights_hash": _weights_hash(cases[0], weights)}
+        folder = RunFolder.create(Path(settings["out"]), settings["label"], env, cases)
     if folder.env.get("busy"):
         display.console.print(f"[yellow]the machine is busy (load {folder.env['load_average']:.1f} on "
                               f"{folder.env['cpu_count']} cores): timings will be noisy[/]")
@@ -270,6 +372,7 @@ def cmd_parity(args) -> int:
     checks = Checks()
     fws = checks.choices("--frameworks", args.frameworks, frameworks.NAMES)
     timeout = checks.number("--timeout", args.timeout, 1)
+    args.heads = args.heads or args.train
     spec = _spec(args, checks)
     _readable(checks, "--weights", args.weights)
     _readable(checks, "--images", args.images)
@@ -291,9 +394,9 @@ def cmd_parity(args) -> int:
     if args.dump:
         dump = Path(args.dump)
         dump.mkdir(parents=True, exist_ok=True)
-    results = parity.check(spec, weights, images, installed, args.device, timeout, dump)
+    results = parity.check(spec, weights, images, installed, args.device, timeout, dump, args.train)
     print(parity.format_table(results))
-    return 0 if all(r.passed for r in results) else 1
+    return 0 if all(r.passed or r.status == "unsupported" for r in results) else 1
 
 
 def cmd_layers(args) -> int:

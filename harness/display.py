@@ -33,14 +33,14 @@ def comparison_tables(rows: list[dict]) -> list[Table]:
     ok = [r for r in rows if r["status"] == "ok"]
     groups: dict[tuple, list[dict]] = {}
     for r in ok:
-        key = (r["lrn"], r["heads"], r["batch_size"], r["image_size"], r["variant"], r["precision"])
+        key = (r["lrn"], r["heads"], r["batch_size"], r["image_size"], r["variant"], r["precision"], r["layout"])
         groups.setdefault(key, []).append(r)
     tables = []
-    for (lrn, heads, batch, size, variant, precision), group in groups.items():
+    for (lrn, heads, batch, size, variant, precision, layout), group in groups.items():
         modes = sorted({r["mode"] for r in group})
         fastest = {m: min(r["median_s"] for r in group if r["mode"] == m) for m in modes}
         title = (f"LRN {'on' if lrn else 'off'}{', FC heads' if heads else ''}, batch {batch}, "
-                 f"{size}x{size}, {precision}{'' if variant == 'default' else ', ' + variant}: ms per batch")
+                 f"{size}x{size}, {precision}, {variant} variant, {layout}: ms per batch")
         table = Table(title=title, title_justify="left")
         table.add_column("framework")
         for m in modes:
@@ -63,5 +63,12 @@ def comparison_tables(rows: list[dict]) -> list[Table]:
 
 
 def problem_lines(rows: list[dict]) -> list[str]:
-    return [f"{r['framework']} {r['mode']} lrn={'on' if r['lrn'] else 'off'}: {r['status']} - {r['error']}"
-            for r in rows if r["status"] != "ok"]
+    """One line per case that did not run: its setting, status and the first line of its error."""
+    lines = []
+    for r in rows:
+        if r["status"] != "ok":
+            error = "".join(str(r["error"]).splitlines()[:1])[:160]
+            lines.append(f"{r['framework']} {r['variant']} {r['mode']} lrn={'on' if r['lrn'] else 'off'} "
+                         f"{r['precision']} {r['layout']} b{r['batch_size']} {r['image_size']}px: "
+                         f"{r['status']} - {error}")
+    return lines

@@ -12,12 +12,16 @@ import numpy as np
 
 from frameworks import reference
 from frameworks.spec import ModelSpec
-from frameworks.weights import save_weights
+from frameworks.weights import random_labels, save_weights
 
 from .cases import Case
 from .runner import run_worker, worker_env
 
 TOLERANCE = 1e-5  # float32 on CPU, TF32 off
+# train_step: the parameters after TRAIN_STEPS SGD steps. With the seed's init (sd 0.1) the logits
+# are in the thousands and the updates huge, so float32 rounding grows fast: measured 3e-6..7.5e-6
+# after 2 steps, 3e-4..8e-4 after 3, and the run diverges to inf at step 4 (in float64 too).
+TRAIN_STEPS, TRAIN_TOLERANCE = 2, 2e-5
 
 
 @dataclass
@@ -29,9 +33,11 @@ class ParityResult:
     errors: dict[str, float]
     message: str = ""
 
+    tolerance: float = TOLERANCE
+
     @property
     def passed(self) -> bool:
-        return self.status == "ok" and all(e <= TOLERANCE for e in self.errors.values())
+        return self.status == "ok" and all(e <= self.tolerance for e in self.errors.values())
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -45,29 +51,38 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def check(spec: ModelSpec, weights: dict, images: np.ndarray, frameworks: list[str], device: str,
-          timeout: float, dump: Path | None = None) -> list[ParityResult]:
-    """Run each framework's forward and gradients in a worker and compare with the reference."""
-    out_ref, grads_ref = reference.forward_backward(spec, weights, images)
-    expected = {"output": out_ref} | {f"grad/{k}": v for k, v in grads_ref.items()}
+          timeout: float, dump: Path | None = None, train: bool = False,
+          precision: str = "fp32") -> list[ParityResult]:
+    """Run each framework's forward and gradients (or, with ``train``, TRAIN_STEPS training
+    steps on the fixed labels) in a worker, in ``precision``, and compare with the reference."""
+    if train:
+        params = reference.train(spec, weights, images, random_labels(spec), TRAIN_STEPS)
+        expected = {f"param/{k}": v for k, v in params.items()}
+        mode, tolerance = "train_step", TRAIN_TOLERANCE
+    else:
+        out_ref, grads_ref = reference.forward_backward(spec, weights, images)
+        expected = {"output": out_ref} | {f"grad/{k}": v for k, v in grads_ref.items()}
+        mode, tolerance = "forward_backward", TOLERANCE
     results = []
     with tempfile.TemporaryDirectory(prefix="alexbench-parity-") as tmp:
         weights_path, images_path = Path(tmp) / "weights.npz", Path(tmp) / "images.npy"
         save_weights(weights, str(weights_path))
         np.save(images_path, images)
         for fw in frameworks:
-            case = Case(fw, "forward_backward", spec.lrn, spec.heads, spec.batch_size, spec.image_size,
-                        device=device)
+            case = Case(fw, mode, spec.lrn, spec.heads, spec.batch_size, spec.image_size, precision=precision,
+                        device=device, steps=TRAIN_STEPS)
             dump_path = Path(tmp) / f"{fw}.npz"
             job = {"kind": "parity", "case": case.to_dict(), "weights": str(weights_path),
                    "images": str(images_path), "dump": str(dump_path)}
             outcome = run_worker(job, timeout, worker_env(case))
             if outcome.result["status"] != "ok":
-                results.append(ParityResult(fw, outcome.result["status"], {}, outcome.result.get("error", "")))
+                results.append(ParityResult(fw, outcome.result["status"], {}, outcome.result.get("error", ""),
+                                            tolerance))
                 continue
             with np.load(dump_path) as got:
                 errors = {k: relative_error(got[k], v) if k in got.files else float("inf")
                           for k, v in expected.items()}
-            results.append(ParityResult(fw, "ok", errors))
+            results.append(ParityResult(fw, "ok", errors, tolerance=tolerance))
             if dump is not None:
                 shutil.copyfile(dump_path, dump / f"{fw}.npz")
     return results
@@ -82,11 +97,12 @@ def format_table(results: list[ParityResult]) -> str:
         width = max(len(t) for t in tensors) + 2
         lines.append("tensor".ljust(width) + "".join(f"{r.framework:>14}" for r in ran))
         for t in tensors:
-            cells = "".join(f"{r.errors[t]:>13.2e}{'!' if r.errors[t] > TOLERANCE else ' '}" for r in ran)
+            cells = "".join(f"{r.errors[t]:>13.2e}{'!' if r.errors[t] > r.tolerance else ' '}" for r in ran)
             lines.append(t.ljust(width) + cells)
     for r in results:
         verdict = "pass" if r.passed else ("FAIL" if r.status == "ok" else r.status)
         detail = f": {r.message}" if r.message else (f" (max {max(r.errors.values()):.2e})" if r.errors else "")
         lines.append(f"{r.framework}: {verdict}{detail}")
-    lines.append(f"relative error ||a-b||/||b|| against the float64 NumPy reference; tolerance {TOLERANCE:g}")
+    tolerance = results[0].tolerance if results else TOLERANCE
+    lines.append(f"relative error ||a-b||/||b|| against the float64 NumPy reference; tolerance {tolerance:g}")
     return "\n".join(lines)

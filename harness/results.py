@@ -12,24 +12,27 @@ import pandas as pd
 from .errors import UserError
 
 # What identifies a case; every summary and steps row carries these columns.
-CASE_KEY = ["framework", "variant", "mode", "lrn", "heads", "batch_size", "image_size", "precision"]
+CASE_KEY = ["framework", "variant", "mode", "lrn", "heads", "batch_size", "image_size", "precision", "layout"]
 
 SUMMARY_COLUMNS = CASE_KEY + [
-    "framework_version", "device", "device_name", "threads", "burn_in", "steps",
+    "framework_version", "device", "device_name", "threads", "tf32", "burn_in", "steps",
     "compile_s", "mean_s", "std_s", "median_s", "iqr_s", "min_s", "max_s", "p95_s",
     "images_per_s", "gflops", "gflops_per_s", "peak_mem_bytes", "unstable", "busy",
     "status", "error",
 ]
 STEPS_COLUMNS = CASE_KEY + ["phase", "step", "seconds"]
-STATUSES = ("ok", "failed", "timeout", "oom", "unavailable")
+STATUSES = ("ok", "failed", "timeout", "oom", "unavailable", "unsupported")
 NUMERIC = {
     "batch_size", "image_size", "burn_in", "steps", "compile_s", "mean_s", "std_s",
     "median_s", "iqr_s", "min_s", "max_s", "p95_s", "images_per_s", "gflops",
-    "gflops_per_s", "peak_mem_bytes", "step", "seconds",
+    "gflops_per_s", "pct_of_peak", "peak_mem_bytes", "step", "seconds",
 }
 BOOLEAN = {"lrn", "heads", "unstable", "busy"}
-TEXT = ("framework", "variant", "mode", "precision", "framework_version", "device", "device_name", "threads",
-        "status", "error", "phase")
+TEXT = ("framework", "variant", "mode", "precision", "layout", "framework_version", "device", "device_name",
+        "threads", "tf32", "status", "error", "phase")
+
+# Columns added after the first runs: an older file without them reads with these values.
+LATER_COLUMNS = {"layout": "native", "tf32": "", "pct_of_peak": float("nan")}
 
 SUMMARY_CSV, STEPS_CSV, ENV_JSON, RUN_LOG = "summary.csv", "steps.csv", "env.json", "run.log"
 
@@ -79,6 +82,9 @@ def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
         frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(TEXT, str))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ResultsError(f"{path} is not a readable CSV: {str(e).splitlines()[0]}") from None
+    for name, value in LATER_COLUMNS.items():
+        if name in columns and name not in frame.columns:
+            frame[name] = value
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path} lacks the column(s) {', '.join(missing)}")

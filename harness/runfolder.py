@@ -39,7 +39,7 @@ def run_id(label: str | None, now: datetime | None = None) -> str:
 
 def _key_of_row(row: dict) -> tuple:
     return (row["framework"], row["variant"], row["mode"], bool(row["lrn"]), bool(row["heads"]),
-            int(row["batch_size"]), int(row["image_size"]), row["precision"])
+            int(row["batch_size"]), int(row["image_size"]), row["precision"], row["layout"])
 
 
 class RunFolder:

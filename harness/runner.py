@@ -90,7 +90,7 @@ def case_columns(case: Case) -> dict:
     return {
         "framework": case.framework, "variant": case.variant, "mode": case.mode, "lrn": case.lrn,
         "heads": case.heads, "batch_size": case.batch_size, "image_size": case.image_size,
-        "precision": case.precision,
+        "precision": case.precision, "layout": case.layout,
     }
 
 
@@ -102,6 +102,7 @@ def summary_row(case: Case, result: dict, busy: bool) -> dict:
         "device": describe.get("device", case.device),
         "device_name": describe.get("device_name", ""),
         "threads": describe.get("threads", "default" if case.threads is None else str(case.threads)),
+        "tf32": str(describe.get("tf32", "default" if case.tf32 is None else case.tf32)),
         "burn_in": case.burn_in, "steps": case.steps, "busy": busy, "unstable": False,
         "status": result["status"], "error": result.get("error", ""),
     }
@@ -120,9 +121,9 @@ def step_rows(case: Case, result: dict) -> list[dict]:
 
 
 def run_case(case: Case, timeout: float, on_progress: Callable[[int], None] | None = None,
-             weights_path: str | None = None, tf32: bool | None = None) -> Outcome:
+             weights_path: str | None = None) -> Outcome:
     """Time one case in a fresh worker."""
-    job = {"kind": "bench", "case": case.to_dict(), "weights": weights_path, "tf32": tf32}
+    job = {"kind": "bench", "case": case.to_dict(), "weights": weights_path}
     start = time.monotonic()
     outcome = run_worker(job, timeout, worker_env(case), on_progress)
     outcome.result.setdefault("wall_s", time.monotonic() - start)

@@ -2,7 +2,8 @@
 
 JOB is a JSON file: ``{"kind": "bench", "case": {...}}`` to time a case, or
 ``{"kind": "parity", "case": {...}, "weights": PATH, "images": PATH, "dump": PATH}`` to
-write the output and gradients to an ``.npz``. RESULT receives a JSON object with a
+write the output and gradients (for ``train_step``: the parameters after ``steps``
+training steps) to an ``.npz``. RESULT receives a JSON object with a
 ``status``; a worker that dies before writing it is reported by the runner from its
 exit code and stderr. Progress goes to stdout as ``@progress N`` lines.
 """
@@ -20,14 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from frameworks import BackendUnavailable, RunConfig, backend_class
+from frameworks.base import Unsupported
 from frameworks.spec import mode_flops
-from frameworks.weights import canonical_weights, load_images, load_weights, random_images
+from frameworks.weights import canonical_weights, load_images, load_weights, random_images, random_labels
 
 from .cases import Case
 from .results import write_atomic
 from .timing import time_steps
 
 OOM_MARKERS = ("out of memory", "resource_exhausted", "outofmemoryerror", "memoryerror")
+# A framework's own word that it has no kernel for a dtype, layout or device.
+UNSUPPORTED_MARKERS = ("no opkernel", "not implemented for", "could not find device for node",
+                       "mixed precision is disallowed")
 PROGRESS_EVERY_S = 0.25
 
 
@@ -43,10 +48,18 @@ def peak_rss_bytes() -> int:
 
 
 def _build(case: Case, weights: dict, images: np.ndarray, tf32: bool | None):
-    cls = backend_class(case.framework)
-    backend = cls(case.spec, weights, RunConfig(case.device, case.threads, tf32))
+    layout = None if case.layout == "native" else case.layout
+    config = RunConfig(case.device, case.threads, tf32, case.precision, case.variant, layout)
+    backend = backend_class(case.framework)(case.spec, weights, config)
     backend.set_input(images)
+    if case.mode == "train_step":
+        backend.set_labels(random_labels(case.spec, case.seed))
     return backend
+
+
+def _step(backend, mode: str):
+    return {"forward": backend.forward, "forward_backward": backend.forward_backward,
+            "train_step": backend.train_step}[mode]
 
 
 def _progress(done: int, state={"last": 0.0}) -> None:  # noqa: B006 (a throttle's memory)
@@ -60,10 +73,9 @@ def run_bench(job: dict) -> dict:
     case = Case.from_dict(job["case"])
     spec = case.spec
     weights = load_weights(job["weights"], spec) if job.get("weights") else canonical_weights(spec, case.seed)
-    backend = _build(case, weights, random_images(spec, case.seed), job.get("tf32"))
-    step = backend.forward if case.mode == "forward" else backend.forward_backward
+    backend = _build(case, weights, random_images(spec, case.seed), case.tf32)
     backend.reset_peak_memory()
-    m = time_steps(step, backend.block, case.burn_in, case.steps, _progress)
+    m = time_steps(_step(backend, case.mode), backend.block, case.burn_in, case.steps, _progress)
     print(f"@progress {max(case.burn_in, 1) + case.steps}", flush=True)
     device_peak = backend.peak_memory_bytes()
     describe = backend.describe()
@@ -83,17 +95,26 @@ def run_parity(job: dict) -> dict:
     case = Case.from_dict(job["case"])
     spec = case.spec
     backend = _build(case, load_weights(job["weights"], spec), load_images(job["images"], spec), tf32=False)
-    out = backend.output_to_numpy(backend.forward())
-    grads = backend.grads_to_numpy(backend.forward_backward())
-    np.savez(job["dump"], output=out, **{f"grad/{k}": v for k, v in grads.items()})
+    if case.mode == "train_step":
+        for _ in range(case.steps):
+            backend.block(backend.train_step())
+        tensors = {f"param/{k}": v for k, v in backend.params_to_numpy().items()}
+    else:
+        tensors = {"output": backend.output_to_numpy(backend.forward())}
+        tensors |= {f"grad/{k}": v for k, v in backend.grads_to_numpy(backend.forward_backward()).items()}
+    np.savez(job["dump"], **tensors)
     return {"status": "ok", "describe": backend.describe()}
 
 
 def classify(error: BaseException) -> str:
     if isinstance(error, BackendUnavailable):
         return "unavailable"
+    if isinstance(error, Unsupported):
+        return "unsupported"
     text = f"{type(error).__name__} {error}".lower()
-    return "oom" if any(m in text for m in OOM_MARKERS) else "failed"
+    if any(m in text for m in OOM_MARKERS):
+        return "oom"
+    return "unsupported" if any(m in text for m in UNSUPPORTED_MARKERS) else "failed"
 
 
 def main(argv: list[str]) -> int:

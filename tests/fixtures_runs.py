@@ -37,7 +37,7 @@ FAILED = {"framework": "jax", "mode": "forward_backward", "lrn": True, "status":
 
 def case(framework: str, mode: str, lrn: bool, batch_size: int = 32, variant: str = "default") -> dict:
     return {"framework": framework, "variant": variant, "mode": mode, "lrn": lrn, "heads": False,
-            "batch_size": batch_size, "image_size": 224, "precision": "fp32"}
+            "batch_size": batch_size, "image_size": 224, "precision": "fp32", "layout": "native"}
 
 
 def write_run(path: Path, frameworks=tuple(BASE_S), modes=tuple(MODE_FACTOR), lrns=(True, False),

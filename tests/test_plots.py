@@ -65,7 +65,7 @@ def test_each_framework_keeps_one_color():
 
 def test_labels_name_variant_and_precision_only_when_they_vary():
     rows = pd.DataFrame([{"framework": "jax", "mode": "forward", "lrn": True, "variant": v,
-                          "precision": "fp32", "heads": False, "batch_size": 32, "image_size": 224}
+                          "precision": "fp32", "layout": "native", "heads": False, "batch_size": 32, "image_size": 224}
                          for v in ("default", "xla")])
     assert varied(rows) == ["variant"]
     assert case_label(rows.iloc[1], varied(rows)) == "jax forward LRN on xla"
