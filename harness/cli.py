@@ -20,7 +20,7 @@ from .cases import DEFAULT_MODES, MODES, Case
 from .config import load_config
 from .errors import UserError
 from .runfolder import LABEL_RE, RunFolder
-from .runner import Outcome, run_case
+from .runner import Outcome, measure_peaks, run_case
 from .timing import harness_overhead_s
 
 LRN_CHOICES = {"on": (True,), "off": (False,), "both": (True, False)}
@@ -129,6 +129,8 @@ def build_parser() -> Parser:
     run.add_argument("--threads", metavar="N", help="CPU cores and compute threads for "
                      "every framework alike (default: each framework's own default)")
     run.add_argument("--timeout", metavar="S", help="seconds per case (default 1800)")
+    run.add_argument("--peak-seconds", metavar="S", help="first measure the machine's fp32 ceiling in each "
+                     "framework, S seconds per product, for pct_of_peak (default 2; 0 skips it)")
     run.add_argument("--out", metavar="DIR", help="results root (default results/)")
     run.add_argument("--label", help="suffix of the run id (letters, digits, . _ -)")
     run.add_argument("--weights", metavar="FILE.npz", help="canonical weights to load "
@@ -153,6 +155,14 @@ def build_parser() -> Parser:
                             "print_activations listing (from a backend with --framework).")
     _model_flags(layers, "32", ["on", "off"])
     layers.add_argument("--framework", choices=frameworks.NAMES, help="run this backend and list its shapes")
+
+    peak = sub.add_parser("peak", help="the machine's fp32 ceiling: a large matmul and conv per framework",
+                          description="Time a large fp32 matrix product and a conv2-shaped convolution in each "
+                          "installed framework; the best median is the rate pct_of_peak refers to.")
+    peak.add_argument("--frameworks", default=",".join(frameworks.NAMES[:3]), help="comma list")
+    peak.add_argument("--device", default="auto", choices=frameworks.base.DEVICES)
+    peak.add_argument("--threads", default=None, metavar="N", help="cores and threads for every framework")
+    peak.add_argument("--seconds", default="3", metavar="S", help="seconds per product (default 3)")
 
     sub.add_parser("env", help="print what a run records about this machine")
 
@@ -192,6 +202,7 @@ RUN_DEFAULTS = {
     "frameworks": ",".join(frameworks.NAMES[:3]), "modes": ",".join(DEFAULT_MODES), "lrn": "both", "heads": False,
     "batch_size": "32", "image_size": "224", "device": "auto", "precision": "fp32", "variant": "default",
     "layout": "native", "tf32": "default", "burn_in": "10", "steps": "100", "threads": None, "timeout": "1800",
+    "peak_seconds": "2",
     "out": "results", "label": None, "weights": None,
 }
 
@@ -255,6 +266,7 @@ def plan_cases(settings: dict) -> list[Case]:
     steps = checks.integer("--steps", settings["steps"], 1)
     threads = checks.integer("--threads", settings["threads"], 1)
     checks.number("--timeout", settings["timeout"], 1)
+    checks.number("--peak-seconds", settings["peak_seconds"], 0)
     label = settings["label"]
     if label is not None and not LABEL_RE.match(label):
         checks.problems.append(f"--label {label!r} may hold only letters, digits, '.', '_' and '-'")
@@ -333,6 +345,8 @@ def cmd_run(args) -> int:
         env = envinfo.environment() | {"command": " ".join(sys.argv), "timeout": timeout, "weights": weights,
                                        "config": args.config, "weights_hash": _weights_hash(cases[0], weights)}
         folder = RunFolder.create(Path(settings["out"]), settings["label"], env, cases)
+        if float(settings["peak_seconds"]) > 0:
+            _record_peak(folder, cases, float(settings["peak_seconds"]), timeout)
     if folder.env.get("busy"):
         display.console.print(f"[yellow]the machine is busy (load {folder.env['load_average']:.1f} on "
                               f"{folder.env['cpu_count']} cores): timings will be noisy[/]")
@@ -357,6 +371,51 @@ def cmd_run(args) -> int:
         display.console.print(f"[red]interrupted[/]: finished cases are saved; continue with "
                               f"alexbench run --resume {folder.path}")
         return EXIT_INTERRUPTED
+    return 0
+
+
+def _record_peak(folder: RunFolder, cases: list[Case], seconds: float, timeout: float) -> None:
+    """Measure each framework's ceiling into env.json; the best is the machine's rate."""
+    from .peak import peak_rate
+
+    runnable = [c.framework for c in cases if frameworks.missing_message(c.framework) is None]
+    display.console.print("measuring the machine's fp32 peak in each framework...")
+    peaks = measure_peaks(runnable, cases[0].device, cases[0].threads, seconds, timeout)
+    folder.env["peak"] = peaks
+    ok = [p for p in peaks.values() if p.get("status") == "ok"]
+    if ok:
+        folder.env["peak_gflops"] = peak_rate(ok)
+        display.console.print(print_peaks(peaks))
+    folder.flush()
+
+
+def print_peaks(peaks: dict[str, dict]) -> str:
+    """One line per framework: matmul and conv GFLOP/s (median of steps, best step)."""
+    lines = []
+    for fw, p in peaks.items():
+        if p.get("status") != "ok":
+            lines.append(f"{fw}: {p.get('status')} {p.get('error', '')}")
+            continue
+        lines.append(f"{fw:<11} matmul {p['matmul_n']}^3: {p['matmul_gflops_median']:7.1f} GFLOP/s "
+                     f"(best {p['matmul_gflops_best']:.1f}); conv2-shaped conv: {p['conv_gflops_median']:7.1f} "
+                     f"(best {p['conv_gflops_best']:.1f})")
+    ok = [p for p in peaks.values() if p.get("status") == "ok"]
+    if ok:
+        from .peak import peak_rate
+        lines.append(f"machine peak (best median): {peak_rate(ok):.1f} GFLOP/s")
+    return "\n".join(lines)
+
+
+def cmd_peak(args) -> int:
+    checks = Checks()
+    fws = checks.choices("--frameworks", args.frameworks, frameworks.NAMES)
+    seconds = checks.number("--seconds", args.seconds, 0.1)
+    threads = checks.integer("--threads", args.threads, 1)
+    checks.done()
+    installed = [fw for fw in fws if frameworks.missing_message(fw) is None]
+    if not installed:
+        raise UserError("no framework to measure is installed")
+    print(print_peaks(measure_peaks(installed, args.device, threads, seconds, timeout=600)))
     return 0
 
 
@@ -440,7 +499,7 @@ def cmd_compare(args) -> int:
     return result.exit_code
 
 
-COMMANDS = {"run": cmd_run, "parity": cmd_parity, "layers": cmd_layers, "env": cmd_env,
+COMMANDS = {"run": cmd_run, "parity": cmd_parity, "layers": cmd_layers, "peak": cmd_peak, "env": cmd_env,
             "report": cmd_report, "compare": cmd_compare}
 
 

@@ -23,7 +23,9 @@ ALIASES = {"tf1-seed": "tensorflow"}  # backends that run on another framework's
 MATMUL_N = {"cpu": 2048, "cuda": 8192}
 CONV_X, CONV_W = (27, 27, 64), (5, 5, 64, 192)  # conv2's input (without batch) and kernel, at 224
 MAX_STEPS = 10_000
-RATE_KEYS = ("matmul_gflops_best", "conv_gflops_best")
+# The machine's rate is the best over frameworks and products of each one's median step, which a
+# case's median is compared with; a single lucky step does not set it.
+RATE_KEYS = ("matmul_gflops_median", "conv_gflops_median")
 
 
 class Ops(NamedTuple):
@@ -152,7 +154,7 @@ def measure_peak(framework: str, device: str = "auto", threads: int | None = Non
 
 
 def peak_rate(results: list[dict[str, Any]]) -> float:
-    """The machine's rate: the best GFLOP/s over every result and both products."""
+    """The machine's rate: the best median GFLOP/s over every result and both products."""
     rates = [r[k] for r in results for k in RATE_KEYS if r.get(k)]
     if not rates:
         raise ValueError("no peak measurement to take the rate from")

@@ -17,7 +17,7 @@ CASE_KEY = ["framework", "variant", "mode", "lrn", "heads", "batch_size", "image
 SUMMARY_COLUMNS = CASE_KEY + [
     "framework_version", "device", "device_name", "threads", "tf32", "burn_in", "steps",
     "compile_s", "mean_s", "std_s", "median_s", "iqr_s", "min_s", "max_s", "p95_s",
-    "images_per_s", "gflops", "gflops_per_s", "peak_mem_bytes", "unstable", "busy",
+    "images_per_s", "gflops", "gflops_per_s", "pct_of_peak", "peak_mem_bytes", "unstable", "busy",
     "status", "error",
 ]
 STEPS_COLUMNS = CASE_KEY + ["phase", "step", "seconds"]

@@ -92,7 +92,7 @@ class RunFolder:
 
     def record(self, case: Case, outcome: Outcome) -> dict:
         """Add one finished case (rows and log) and rewrite the files."""
-        row = summary_row(case, outcome.result, self.env.get("busy", False))
+        row = summary_row(case, outcome.result, self.env.get("busy", False), self.env.get("peak_gflops"))
         if "describe" in outcome.result:  # versions, device, CUDA/cuDNN and TF32 as the worker saw them
             self.env.setdefault("backends", {})[case.framework] = outcome.result["describe"]
         self.summary.append(row)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cases import Case
+from .peak import ALIASES, OPS, pct_of_peak
 from .timing import statistics
 
 STDERR_TAIL_LINES = 5
@@ -94,7 +95,7 @@ def case_columns(case: Case) -> dict:
     }
 
 
-def summary_row(case: Case, result: dict, busy: bool) -> dict:
+def summary_row(case: Case, result: dict, busy: bool, peak_gflops: float | None = None) -> dict:
     """One summary.csv row; timing columns stay empty unless the case ran."""
     describe = result.get("describe", {})
     row = case_columns(case) | {
@@ -108,6 +109,8 @@ def summary_row(case: Case, result: dict, busy: bool) -> dict:
     }
     if result["status"] == "ok":
         row |= statistics(result["timed"], case.batch_size, result["flops"])
+        if peak_gflops:
+            row["pct_of_peak"] = pct_of_peak(row["gflops_per_s"], peak_gflops)
         row["compile_s"] = result["burn_in"][0]
         row["peak_mem_bytes"] = result["peak_mem_bytes"]
     return row
@@ -118,6 +121,18 @@ def step_rows(case: Case, result: dict) -> list[dict]:
     base = case_columns(case)
     return [base | {"phase": phase, "step": i, "seconds": s}
             for phase in ("burn_in", "timed") for i, s in enumerate(result.get(phase, []))]
+
+
+def measure_peaks(frameworks: list[str], device: str, threads: int | None, seconds: float,
+                  timeout: float) -> dict[str, dict]:
+    """Each framework's ceiling (harness/peak.py), each in its own worker; failures are kept too."""
+    peaks = {}
+    for fw in dict.fromkeys(ALIASES.get(f, f) for f in frameworks):
+        if fw in OPS:
+            case = Case(fw, "forward", device=device, threads=threads)
+            job = {"kind": "peak", "case": case.to_dict(), "seconds": seconds}
+            peaks[fw] = run_worker(job, timeout, worker_env(case)).result
+    return peaks
 
 
 def run_case(case: Case, timeout: float, on_progress: Callable[[int], None] | None = None,

@@ -3,7 +3,8 @@
 JOB is a JSON file: ``{"kind": "bench", "case": {...}}`` to time a case, or
 ``{"kind": "parity", "case": {...}, "weights": PATH, "images": PATH, "dump": PATH}`` to
 write the output and gradients (for ``train_step``: the parameters after ``steps``
-training steps) to an ``.npz``. RESULT receives a JSON object with a
+training steps) to an ``.npz``; ``{"kind": "peak", "case": {...}, "seconds": S}`` to
+measure the framework's fp32 ceiling (harness/peak.py). RESULT receives a JSON object with a
 ``status``; a worker that dies before writing it is reported by the runner from its
 exit code and stderr. Progress goes to stdout as ``@progress N`` lines.
 """
@@ -26,6 +27,7 @@ from frameworks.spec import mode_flops
 from frameworks.weights import canonical_weights, load_images, load_weights, random_images, random_labels
 
 from .cases import Case
+from .peak import measure_peak
 from .results import write_atomic
 from .timing import time_steps
 
@@ -106,6 +108,14 @@ def run_parity(job: dict) -> dict:
     return {"status": "ok", "describe": backend.describe()}
 
 
+def run_peak(job: dict) -> dict:
+    case = Case.from_dict(job["case"])
+    return {"status": "ok"} | measure_peak(case.framework, case.device, case.threads, job["seconds"])
+
+
+JOBS = {"bench": run_bench, "parity": run_parity, "peak": run_peak}
+
+
 def classify(error: BaseException) -> str:
     if isinstance(error, BackendUnavailable):
         return "unavailable"
@@ -122,7 +132,7 @@ def main(argv: list[str]) -> int:
     job = json.loads(Path(job_path).read_text())
     pin_threads(job["case"].get("threads"))
     try:
-        result = (run_parity if job["kind"] == "parity" else run_bench)(job)
+        result = JOBS[job["kind"]](job)
     except (Exception, MemoryError) as e:  # reported as a row; the runner goes on
         traceback.print_exc()
         result = {"status": classify(e), "error": f"{type(e).__name__}: {e}".splitlines()[0][:500]}

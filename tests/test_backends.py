@@ -11,6 +11,7 @@ from frameworks import reference
 from frameworks.spec import ModelSpec, activation_listing
 from frameworks.weights import canonical_weights, random_images
 from harness import parity
+from harness.results import read_run
 from tests.clitools import ROOT, alexbench, only_run, tiny_run
 
 INSTALLED = frameworks.available()
@@ -97,10 +98,12 @@ def test_parity_detects_a_mismatch():
 def test_end_to_end_run_of_every_installed_framework(tmp_path):
     if not INSTALLED:
         pytest.skip("no framework installed")
-    r = tiny_run(tmp_path, ",".join(INSTALLED))
+    r = tiny_run(tmp_path, ",".join(INSTALLED), "--peak-seconds", "0.2")
     assert r.returncode == 0, r.stderr
     run = only_run(tmp_path)
-    summary = (run / "summary.csv").read_text().splitlines()
-    assert len(summary) == 1 + 4 * len(INSTALLED)
-    assert all(",ok," in line for line in summary[1:])
+    summary, steps, env = read_run(run)
+    assert len(summary) == 4 * len(INSTALLED) and set(summary.status) == {"ok"}
     assert {p.name for p in run.iterdir()} >= {"summary.csv", "steps.csv", "env.json", "run.log"}
+    peak = env["peak_gflops"]
+    assert peak == max(p[k] for p in env["peak"].values() for k in ("matmul_gflops_median", "conv_gflops_median"))
+    assert summary.pct_of_peak.to_list() == pytest.approx((summary.gflops_per_s / peak * 100).to_list())

@@ -11,7 +11,7 @@ RUN = ["run", "--frameworks", "fake-sleep", "--steps", "2", "--burn-in", "0"]
 
 CASES = [
     (RUN + ["--frameworks", "caffe"], "unknown framework 'caffe'; choose from tensorflow, torch, jax"),
-    (RUN + ["--modes", "backward"], "unknown mode 'backward'; choose from forward, forward_backward"),
+    (RUN + ["--modes", "backward"], "unknown mode 'backward'; choose from forward, forward_backward, train_step"),
     (RUN + ["--modes", ""], "--modes is empty"),
     (RUN + ["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     (RUN + ["--batch-size", "two"], "--batch-size must be an integer, got 'two'"),
@@ -28,9 +28,22 @@ CASES = [
     (RUN + ["--out", "/etc/hostname/results"], "--out /etc/hostname/results cannot be written"),
     (RUN + ["--bogus"], "unrecognized arguments: --bogus"),
     (RUN + ["--batch-size", "0", "--steps", "0", "--modes", "x"],
-     "unknown mode 'x'; choose from forward, forward_backward; --batch-size must be >= 1, got 0; "
+     "unknown mode 'x'; choose from forward, forward_backward, train_step; --batch-size must be >= 1, got 0; "
      "--steps must be >= 1, got 0"),
+    (RUN + ["--precision", "fp8"], "unknown precision 'fp8'; choose from fp32, bf16, fp16"),
+    (RUN + ["--precision", ","], "--precision is empty"),
+    (RUN + ["--variant", "turbo"], "unknown variant 'turbo'; choose from default, all"),
+    (RUN + ["--frameworks", "tensorflow,jax", "--variant", "xla"], "jax has none of the variants xla"),
+    (RUN + ["--layout", "nhcw"], "unknown layout 'nhcw'; choose from native, nhwc, nchw"),
+    (RUN + ["--batch-size", ","], "--batch-size is empty"),
+    (RUN + ["--image-size", "64,32"], "--image-size must be >= 57, got 32"),
+    (RUN + ["--modes", "train_step,backprop"], "unknown mode 'backprop'"),
+    (RUN + ["--peak-seconds", "-1"], "--peak-seconds must be >= 0, got -1"),
+    (RUN + ["--tf32", "maybe"], "argument --tf32: invalid choice: 'maybe'"),
+    (RUN + ["--config", "/nonexistent.toml"], "--config /nonexistent.toml: no such file"),
     (["run", "--resume", "/nonexistent"], "/nonexistent is not a resumable run folder"),
+    (["peak", "--frameworks", "caffe"], "unknown framework 'caffe'"),
+    (["peak", "--seconds", "0"], "--seconds must be >= 0.1, got 0"),
     (["parity", "--frameworks", "caffe"], "unknown framework 'caffe'"),
     (["parity", "--image-size", "20"], "--image-size must be >= 57, got 20"),
     (["parity", "--images", "/nonexistent.npy"], "--images /nonexistent.npy: no such file"),
