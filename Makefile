@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch,tensorflow,jax-cuda,dev || echo all,dev)
 ALEXBENCH := $(BIN)/alexbench
 
-.PHONY: setup bench-all bench-quick report test lint clean-venv
+.PHONY: setup bench-all bench-quick bench-perf report test lint clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,19 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 bench-all: setup
-	$(ALEXBENCH) run --label bench-all
+	$(ALEXBENCH) run --config configs/seed.toml --label bench-all
 	$(ALEXBENCH) report
 
 bench-quick: setup
-	$(ALEXBENCH) run --label quick --batch-size 4 --image-size 112 --burn-in 2 --steps 10
+	$(ALEXBENCH) run --config configs/quick.toml
 	$(ALEXBENCH) report
+
+# The performance targets: every variant against the measured peak and the seed's TF1 program.
+bench-perf: setup
+	$(ALEXBENCH) run --config configs/seed.toml --frameworks tensorflow,torch,jax,tf1-seed --variant all \
+		--lrn on --peak-seconds 3 --label perf
+	$(ALEXBENCH) report
+	$(ALEXBENCH) targets
 
 report: setup
 	$(ALEXBENCH) report

@@ -164,6 +164,11 @@ def build_parser() -> Parser:
     peak.add_argument("--threads", default=None, metavar="N", help="cores and threads for every framework")
     peak.add_argument("--seconds", default="3", metavar="S", help="seconds per product (default 3)")
 
+    targets = sub.add_parser("targets", help="a run's figures against the performance targets",
+                             description="Percent of peak per framework's best variant, TensorFlow against the "
+                             "seed's TF1 program, the harness's own cost; exit 1 when a target is missed.")
+    targets.add_argument("run_dir", nargs="?", help="run folder (default: the newest under results/)")
+
     sub.add_parser("env", help="print what a run records about this machine")
 
     report = sub.add_parser("report", help="charts and report.md for a run")
@@ -486,6 +491,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_targets(args) -> int:
+    from .results import newest_run
+    from .targets import check
+
+    lines, met = check(Path(args.run_dir) if args.run_dir else newest_run())
+    print("\n".join(lines))
+    return 0 if met else 1
+
+
 def cmd_compare(args) -> int:
     from .compare import compare_runs, format_compare
 
@@ -499,7 +513,8 @@ def cmd_compare(args) -> int:
     return result.exit_code
 
 
-COMMANDS = {"run": cmd_run, "parity": cmd_parity, "layers": cmd_layers, "peak": cmd_peak, "env": cmd_env,
+COMMANDS = {"run": cmd_run, "parity": cmd_parity, "layers": cmd_layers, "peak": cmd_peak, "targets": cmd_targets,
+            "env": cmd_env,
             "report": cmd_report, "compare": cmd_compare}
 
 

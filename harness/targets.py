@@ -1,0 +1,68 @@
+"""``alexbench targets [RUN_DIR]``: a run's figures against the performance targets (issue 6).
+
+Checked from a run's files, not by timed unit tests: the best variant of each framework at
+batch 32, 224, fp32, LRN on reaches 70% of the measured peak forward and 55% forward_backward;
+TensorFlow's default variant is no slower than the seed's TF1 program; the harness adds under
+20 us per step and spends under 25% of the wall time outside timed steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .results import read_run
+
+PCT_TARGETS = {"forward": 70.0, "forward_backward": 55.0}
+OVERHEAD_TARGET_S, OUTSIDE_TARGET = 20e-6, 0.25
+SEED_SETTING = {"batch_size": 32, "image_size": 224, "precision": "fp32", "lrn": True, "heads": False}
+
+
+def _seed_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    ok = summary[summary["status"] == "ok"]
+    for column, value in SEED_SETTING.items():
+        ok = ok[ok[column] == value]
+    return ok
+
+
+def check(run_dir: str | Path) -> tuple[list[str], bool]:
+    """Lines to print, and whether every target that the run can judge is met."""
+    summary, _, env = read_run(run_dir)
+    rows, lines, met = _seed_rows(summary), [], True
+
+    def verdict(ok: bool) -> str:
+        nonlocal met
+        met &= ok
+        return "ok  " if ok else "MISS"
+
+    if rows.empty:
+        lines.append("no ok case at batch 32, 224x224, fp32, LRN on: the % of peak targets cannot be judged")
+    elif rows["pct_of_peak"].isna().all():
+        lines.append("the run has no peak measurement (--peak-seconds 0): the % of peak targets cannot be judged")
+    else:
+        lines.append(f"machine peak: {env.get('peak_gflops', float('nan')):.1f} GFLOP/s")
+        for (fw, mode), group in rows.groupby(["framework", "mode"], sort=False):
+            if mode not in PCT_TARGETS:
+                continue
+            best = group.loc[group["pct_of_peak"].idxmax()]
+            target = PCT_TARGETS[mode]
+            lines.append(f"{verdict(best.pct_of_peak >= target)} {fw:<11} {mode:<17} best variant {best.variant!s:<8}"
+                         f" {best.gflops_per_s:7.1f} GFLOP/s = {best.pct_of_peak:5.1f}% of peak (target {target:g}%)")
+    tf = rows[(rows["framework"] == "tensorflow") & (rows["variant"] == "default")].set_index("mode")["median_s"]
+    seed = rows[rows["framework"] == "tf1-seed"].set_index("mode")["median_s"]
+    for mode in tf.index.intersection(seed.index):
+        ratio = tf[mode] / seed[mode]
+        lines.append(f"{verdict(ratio <= 1.0)} tensorflow default vs the seed's TF1 program, {mode}: "
+                     f"{tf[mode] * 1e3:.1f} ms vs {seed[mode] * 1e3:.1f} ms (ratio {ratio:.3f}, target <= 1)")
+    harness = env.get("harness") or {}
+    if harness.get("overhead_per_step_s") is not None:
+        overhead = harness["overhead_per_step_s"]
+        lines.append(f"{verdict(overhead < OVERHEAD_TARGET_S)} harness overhead per step: {overhead * 1e6:.2f} us "
+                     f"(target < {OVERHEAD_TARGET_S * 1e6:g} us)")
+    if harness.get("outside_timed_steps_s") is not None and harness.get("wall_s"):
+        share = harness["outside_timed_steps_s"] / harness["wall_s"]
+        lines.append(f"{verdict(share < OUTSIDE_TARGET)} time outside timed steps: "
+                     f"{harness['outside_timed_steps_s']:.0f} s of {harness['wall_s']:.0f} s = {share:.0%} "
+                     f"(target < {OUTSIDE_TARGET:.0%})")
+    return lines, met
