@@ -32,7 +32,7 @@ class Entry:
 REGISTRY: dict[str, Entry] = {
     "tensorflow": Entry("frameworks.tensorflow_backend:TensorFlowBackend", ("tensorflow",), "tensorflow",
                         ("default", "eager", "xla"), ("nhwc", "nchw")),
-    "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile"),
+    "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile", "tuned"),
                    ("nchw", "nhwc")),
     "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default",), ("nhwc",)),
     "tf1-seed": Entry("frameworks.tf1_seed_backend:Tf1SeedBackend", ("tensorflow",), "tensorflow", ("session",),

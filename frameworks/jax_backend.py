@@ -11,7 +11,10 @@ fp32 parameters (``param_dtype``), bf16/fp16 compute (``dtype``). Training uses 
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
 # JAX otherwise preallocates 75% of GPU memory at start, which hides the real peak.
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -34,13 +37,16 @@ from .spec import (  # noqa: E402
     LRN_BIAS,
     LRN_RADIUS,
     POOL_AFTER,
+    Layer,
     ModelSpec,
+    layer_table,
 )
 
 PARAM_FIELD = {"weights": "kernel", "biases": "bias"}
 DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 LR, MOMENTUM = 0.01, 0.9
 FP16_LOSS_SCALE = 1024.0  # static, as in the TensorFlow backend
+KERNELS = {name: (k, stride) for name, k, stride, _ in CONVS}
 
 
 def lrn(x: jax.Array) -> jax.Array:
@@ -51,8 +57,39 @@ def lrn(x: jax.Array) -> jax.Array:
     return x * (LRN_BIAS + LRN_ALPHA * sqr_sum) ** -LRN_BETA
 
 
+def conv(name: str, features: int, dtype) -> nn.Conv:
+    """The Linen convolution of layer ``name`` (TF's SAME padding: the odd pixel after)."""
+    k, stride = KERNELS[name]
+    return nn.Conv(features, (k, k), strides=(stride, stride), padding="SAME", dtype=dtype, name=name)
+
+
+def max_pool(x: jax.Array) -> jax.Array:
+    return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
+
+
+def _apply(module: nn.Module, relu: bool, x, params):
+    x = module.apply({"params": params}, x)
+    return nn.relu(x) if relu else x
+
+
+def _layer_op(row: Layer, dtype) -> Callable[[jax.Array, dict], jax.Array]:
+    """The network's own ops for one layer, as ``op(x, params)`` with the layer's Linen parameters."""
+    if row.kind == "conv":
+        return functools.partial(_apply, conv(row.name, row.output_shape[-1], dtype), True)
+    if row.kind == "fc":
+        return functools.partial(_apply, nn.Dense(row.output_shape[-1], dtype=dtype), row.name != FCS[-1][0])
+    fn = {"lrn": lrn, "pool": max_pool}[row.kind]
+    return lambda x, params: fn(x)
+
+
+@jax.jit
+def _pullback(vjp_fn, cotangent):
+    """A ``jax.vjp`` function applied to a cotangent: the backward alone, on the forward's saved residuals."""
+    return vjp_fn(cotangent)
+
+
 class AlexNet(nn.Module):
-    """The seed network; Flax's SAME padding is TF's (the odd pixel after)."""
+    """The seed network."""
 
     lrn: bool
     heads: bool
@@ -61,14 +98,13 @@ class AlexNet(nn.Module):
     @nn.compact
     def __call__(self, x):
         x = x.astype(self.dtype)
-        for name, k, stride, features in CONVS:
-            conv = nn.Conv(features, (k, k), strides=(stride, stride), padding="SAME", dtype=self.dtype, name=name)
-            x = nn.relu(conv(x))
+        for name, _, _, features in CONVS:
+            x = nn.relu(conv(name, features, self.dtype)(x))
             self.sow("shapes", "layers", (name, x.shape))
             if self.lrn and name in LRN_AFTER:
                 x = lrn(x)
             if name in POOL_AFTER:
-                x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
+                x = max_pool(x)
                 self.sow("shapes", "layers", (POOL_AFTER[name], x.shape))
         if self.heads:
             x = x.reshape(x.shape[0], -1)
@@ -148,6 +184,26 @@ class JaxBackend:
 
         jax.eval_shape(apply, self.params, self.images)
         return shapes
+
+    def layer_ops(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """(layer, "forward" | "backward", step) for each layer in network order, each alone and jitted, on a
+        fixed random input of its input shape (fc6: the flattened pool5) in the compute dtype. The backward step
+        is the gradient of ``sum(out * fixed random cotangent)`` with respect to the layer's input (not conv1's)
+        and parameters: ``jax.vjp`` runs the forward once here, and the step is the jitted pullback alone."""
+        rng, rows, ops = np.random.default_rng(0), layer_table(self.spec), []
+        for row, shape in zip(rows, [self.spec.input_shape, *(r.output_shape for r in rows)], strict=False):
+            x = rng.standard_normal(shape, np.float32)
+            x = jax.device_put(x.reshape(len(x), -1) if row.kind == "fc" else x, self.device).astype(self.model.dtype)
+            op, params = _layer_op(row, self.model.dtype), self.params["params"].get(row.name, {})
+            if row.name == CONVS[0][0]:
+                y, vjp_fn = jax.vjp(functools.partial(op, x), params)
+            else:
+                y, vjp_fn = jax.vjp(op, x, params)
+            cotangent = jax.device_put(rng.standard_normal(y.shape, np.float32), self.device).astype(y.dtype)
+            forward = jax.jit(op)
+            ops += [(row.name, "forward", functools.partial(forward, x, params)),
+                    (row.name, "backward", functools.partial(_pullback, vjp_fn, cotangent))]
+        return ops
 
     def forward(self):
         return self._forward(self.params, self.images)

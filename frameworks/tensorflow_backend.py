@@ -10,7 +10,10 @@ mixed-precision policy does for its layers; the result is cast back to fp32.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep C++ start-up chatter out of the logs
 
@@ -27,12 +30,15 @@ from .spec import (  # noqa: E402
     LRN_BIAS,
     LRN_RADIUS,
     POOL_AFTER,
+    Layer,
     ModelSpec,
+    layer_table,
 )
 
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 LR, MOMENTUM = 0.01, 0.9
 FP16_LOSS_SCALE = 1024.0  # static: the step must not branch on overflow
+STRIDES = {name: stride for name, _, stride, _ in CONVS}
 
 
 def _configure(config: RunConfig) -> str:
@@ -65,6 +71,7 @@ class TensorFlowBackend:
             raise Unsupported(f"tensorflow has no variant {config.variant!r}")
         self.device = _configure(config)
         self.nchw = config.layout == "nchw"
+        self.fmt = "NCHW" if self.nchw else "NHWC"
         if self.nchw and self.device == "/CPU:0":
             raise Unsupported("TensorFlow's CPU convolutions and pools only support NHWC")
         self.dtype = DTYPES[config.precision]
@@ -74,13 +81,13 @@ class TensorFlowBackend:
         self.params = dict(zip(self.names, self.variables, strict=True))
         self.images = self.labels = self.optimizer = None
         self._taps: list | None = None
+        self._forward = self._compiled(self._output)
+        self._forward_backward = self._compiled(self._grads)
+        self._train_step = self._compiled(self._train)
 
-        def compiled(fn):
-            return fn if variant == "eager" else tf.function(fn, jit_compile=variant == "xla")
-
-        self._forward = compiled(self._output)
-        self._forward_backward = compiled(self._grads)
-        self._train_step = compiled(self._train)
+    def _compiled(self, fn):
+        variant = self.config.variant
+        return fn if variant == "eager" else tf.function(fn, jit_compile=variant == "xla")
 
     def _tap(self, name: str, x) -> None:
         if self._taps is not None:
@@ -114,27 +121,35 @@ class TensorFlowBackend:
         x = tf.nn.lrn(tf.transpose(x, [0, 2, 3, 1]), LRN_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA, beta=LRN_BETA)
         return tf.transpose(x, [0, 3, 1, 2])
 
+    def _conv(self, x, w, b, stride: int):
+        """Convolution, bias and ReLU in the compute dtype (the fp32 variables cast here)."""
+        x = tf.nn.conv2d(x, tf.cast(w, self.dtype), stride, padding="SAME", data_format=self.fmt)
+        return tf.nn.relu(tf.nn.bias_add(x, tf.cast(b, self.dtype), data_format=self.fmt))
+
+    def _pool(self, x):
+        return tf.nn.max_pool2d(x, 3, 2, padding="VALID", data_format=self.fmt)
+
+    def _fc(self, x, w, b, relu: bool):
+        x = tf.matmul(x, tf.cast(w, self.dtype)) + tf.cast(b, self.dtype)
+        return tf.nn.relu(x) if relu else x
+
     def _net(self, x):
-        fmt = "NCHW" if self.nchw else "NHWC"
-        p = {n: tf.cast(v, self.dtype) for n, v in self.params.items()}
+        p = self.params
         x = tf.cast(x, self.dtype)
         for name, _, stride, _ in CONVS:
-            x = tf.nn.conv2d(x, p[f"{name}/weights"], stride, padding="SAME", data_format=fmt)
-            x = tf.nn.relu(tf.nn.bias_add(x, p[f"{name}/biases"], data_format=fmt))
+            x = self._conv(x, p[f"{name}/weights"], p[f"{name}/biases"], stride)
             self._tap(name, x)
             if self.spec.lrn and name in LRN_AFTER:
                 x = self._lrn(x)
             if name in POOL_AFTER:
-                x = tf.nn.max_pool2d(x, 3, 2, padding="VALID", data_format=fmt)
+                x = self._pool(x)
                 self._tap(POOL_AFTER[name], x)
         if self.spec.heads:
             if self.nchw:
                 x = tf.transpose(x, [0, 2, 3, 1])  # NHWC order, as the canonical fc6 weights expect
             x = tf.reshape(x, [tf.shape(x)[0], -1])
             for i, (name, _) in enumerate(FCS):
-                x = tf.matmul(x, p[f"{name}/weights"]) + p[f"{name}/biases"]
-                if i < len(FCS) - 1:
-                    x = tf.nn.relu(x)
+                x = self._fc(x, p[f"{name}/weights"], p[f"{name}/biases"], relu=i < len(FCS) - 1)
                 self._tap(name, x)
         elif self.nchw:
             x = tf.transpose(x, [0, 2, 3, 1])
@@ -159,6 +174,63 @@ class TensorFlowBackend:
             grads = [g / scale for g in grads]
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss
+
+    def _layer_fn(self, row: Layer):
+        """The network's own ops for one layer, as ``fn(x, *params)``."""
+        if row.kind == "conv":
+            return functools.partial(self._conv, stride=STRIDES[row.name])
+        if row.kind == "fc":
+            return functools.partial(self._fc, relu=row.name != FCS[-1][0])
+        return {"lrn": self._lrn, "pool": self._pool}[row.kind]
+
+    @staticmethod
+    def _layer_grads(op, wrt_input: bool, x, cotangent, *params):
+        with tf.GradientTape() as tape:
+            if wrt_input:
+                tape.watch(x)
+            y = op(x, *params)
+        return tape.gradient(y, [x, *params] if wrt_input else list(params), output_gradients=cotangent)
+
+    def _layer_steps(self, row: Layer, x, rng: np.random.Generator):
+        """(forward, backward) steps of one layer on input ``x``, each one call in the backend's variant."""
+        op = self._layer_fn(row)
+        params = [v for n, v in self.params.items() if n.startswith(f"{row.name}/")]
+        # partials, not lambdas: TF keys its "frequent retracing" warning on a lambda's code, shared by all layers
+        forward = self._compiled(functools.partial(op))
+        grads = self._compiled(functools.partial(self._layer_grads, op, row.name != CONVS[0][0]))
+        with tf.device(self.device):
+            y = forward(x, *params)
+            cotangent = tf.cast(rng.standard_normal(y.shape, np.float32), y.dtype)
+
+        def placed(step, *args):
+            def run():
+                with tf.device(self.device):
+                    return step(*args)
+            return run
+
+        return placed(forward, x, *params), placed(grads, x, cotangent, *params)
+
+    def layer_ops(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """(layer, "forward" | "backward", step) for each layer in network order, each alone on a fixed random
+        input of its input shape (fc6: the flattened pool5), in this backend's layout, dtype and variant. The
+        backward step is the gradient of ``sum(out * fixed random cotangent)`` with respect to the layer's input
+        (not conv1's) and parameters.
+
+        TensorFlow differentiates what a tape recorded in the same call, so the backward step runs the layer's
+        forward again under a GradientTape: it times forward + backward, and nothing is subtracted. (Replaying a
+        persistent tape of one forward avoids the recompute but runs the gradient outside the graph's
+        optimizations: max-pool's gradient took 20 ms there against 2 ms for forward + backward in one
+        tf.function, at pool1's input at batch 8.)"""
+        rng, rows, ops = np.random.default_rng(0), layer_table(self.spec), []
+        for row, shape in zip(rows, [self.spec.input_shape, *(r.output_shape for r in rows)], strict=False):
+            x = rng.standard_normal(shape, np.float32)
+            if row.kind == "fc":
+                x = x.reshape(len(x), -1)
+            with tf.device(self.device):
+                x = tf.cast(tf.transpose(x, [0, 3, 1, 2]) if self.nchw and x.ndim == 4 else x, self.dtype)
+            forward, backward = self._layer_steps(row, x, rng)
+            ops += [(row.name, "forward", forward), (row.name, "backward", backward)]
+        return ops
 
     def forward(self):
         with tf.device(self.device):

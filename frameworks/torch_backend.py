@@ -1,5 +1,5 @@
-"""AlexNet in PyTorch: eager (the ``default`` variant) or ``torch.compile``, NCHW (native) or
-channels_last (``nhwc``).
+"""AlexNet in PyTorch: eager (the ``default`` variant), ``torch.compile``, or ``tuned`` (eager with LRN
+as a 1x1 convolution and channels_last), NCHW (native) or channels_last (``nhwc``).
 
 TF SAME padding is asymmetric for stride 4 on 224 (3 before, 4 after), which
 ``Conv2d(padding=...)`` cannot express, so each conv pads explicitly with ``F.pad``.
@@ -10,16 +10,76 @@ PyTorch's idiom, ``torch.autocast`` (weights stay fp32); fp16 training uses a Gr
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .base import BackendUnavailable, RunConfig, Unsupported
-from .spec import CONVS, FCS, LRN_AFTER, LRN_ALPHA, LRN_BETA, LRN_BIAS, LRN_RADIUS, POOL_AFTER, ModelSpec, same_pads
+from .spec import (
+    CONVS,
+    FCS,
+    LRN_AFTER,
+    LRN_ALPHA,
+    LRN_BETA,
+    LRN_BIAS,
+    LRN_RADIUS,
+    POOL_AFTER,
+    Layer,
+    ModelSpec,
+    layer_table,
+    same_pads,
+)
 
 LRN_SIZE = 2 * LRN_RADIUS + 1
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 LR, MOMENTUM = 0.01, 0.9
+KERNELS = {name: {"k": k, "stride": stride} for name, k, stride, _ in CONVS}
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, k: int, stride: int) -> torch.Tensor:
+    """TF-SAME convolution (explicit, possibly asymmetric padding), bias and ReLU."""
+    top, bottom = same_pads(x.shape[2], k, stride)
+    left, right = same_pads(x.shape[3], k, stride)
+    return F.relu(F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, stride=stride))
+
+
+def _lrn(x: torch.Tensor) -> torch.Tensor:
+    return F.local_response_norm(x, LRN_SIZE, alpha=LRN_ALPHA * LRN_SIZE, beta=LRN_BETA, k=LRN_BIAS)
+
+
+@functools.cache
+def _band(channels: int, device: torch.device) -> torch.Tensor:
+    """A 1x1 conv kernel with alpha on the 2r+1 middle diagonals: it sums squares over the LRN window."""
+    i = torch.arange(channels)
+    return (((i[:, None] - i[None, :]).abs() <= LRN_RADIUS).float() * LRN_ALPHA)[:, :, None, None].to(device)
+
+
+def _lrn_banded(x: torch.Tensor) -> torch.Tensor:
+    """The ``tuned`` variant's LRN: the window sum as a 1x1 convolution, which oneDNN/cuDNN run far faster
+    than ``local_response_norm``'s padded ``avg_pool3d``; the same function."""
+    return x * (LRN_BIAS + F.conv2d(x * x, _band(x.shape[1], x.device))).pow(-LRN_BETA)
+
+
+def _pool(x: torch.Tensor) -> torch.Tensor:
+    return F.max_pool2d(x, 3, 2)
+
+
+def _fc(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, relu: bool) -> torch.Tensor:
+    x = F.linear(x, w, b)
+    return F.relu(x) if relu else x
+
+
+def _layer_op(row: Layer, lrn: Callable[[torch.Tensor], torch.Tensor] = _lrn) -> Callable[..., torch.Tensor]:
+    """The network's own ops for one layer, as ``op(x, *params)``."""
+    if row.kind == "conv":
+        return functools.partial(_conv, **KERNELS[row.name])
+    if row.kind == "fc":
+        return functools.partial(_fc, relu=row.name != FCS[-1][0])
+    return {"lrn": lrn, "pool": _pool}[row.kind]
 
 
 def _device(name: str) -> torch.device:
@@ -39,8 +99,10 @@ class TorchBackend:
 
     def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], config: RunConfig):
         self.spec, self.config = spec, config
-        if config.variant not in ("default", "compile"):
+        if config.variant not in ("default", "compile", "tuned"):
             raise Unsupported(f"torch has no variant {config.variant!r}")
+        tuned = config.variant == "tuned"
+        self.lrn = _lrn_banded if tuned else _lrn
         if config.threads is not None:
             torch.set_num_threads(config.threads)
             torch.set_num_interop_threads(config.threads)
@@ -48,7 +110,9 @@ class TorchBackend:
         if self.device.type == "cuda" and config.tf32 is not None:
             torch.backends.cuda.matmul.allow_tf32 = config.tf32
             torch.backends.cudnn.allow_tf32 = config.tf32
-        self.memory_format = torch.channels_last if config.layout == "nhwc" else torch.contiguous_format
+        # tuned: channels_last unless a layout is forced (oneDNN's native blocked-NHWC path)
+        nhwc = config.layout == "nhwc" or (tuned and config.layout is None)
+        self.memory_format = torch.channels_last if nhwc else torch.contiguous_format
         self.params = {}
         for name, value in weights.items():
             t = torch.tensor(np.asarray(value, np.float32))  # a copy: training must not write into `weights`
@@ -93,23 +157,18 @@ class TorchBackend:
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         p = self.params
         for name, k, stride, _ in CONVS:
-            top, bottom = same_pads(x.shape[2], k, stride)
-            left, right = same_pads(x.shape[3], k, stride)
-            x = F.pad(x, (left, right, top, bottom))
-            x = F.relu(F.conv2d(x, p[f"{name}/weights"], p[f"{name}/biases"], stride=stride))
+            x = _conv(x, p[f"{name}/weights"], p[f"{name}/biases"], k, stride)
             self._tap(name, x)
             if self.spec.lrn and name in LRN_AFTER:
-                x = F.local_response_norm(x, LRN_SIZE, alpha=LRN_ALPHA * LRN_SIZE, beta=LRN_BETA, k=LRN_BIAS)
+                x = self.lrn(x)
             if name in POOL_AFTER:
-                x = F.max_pool2d(x, 3, 2)
+                x = _pool(x)
                 self._tap(POOL_AFTER[name], x)
         if not self.spec.heads:
             return x
         x = x.permute(0, 2, 3, 1).flatten(1)  # NHWC order, as the canonical fc6 weights expect
         for i, (name, _) in enumerate(FCS):
-            x = F.linear(x, p[f"{name}/weights"], p[f"{name}/biases"])
-            if i < len(FCS) - 1:
-                x = F.relu(x)
+            x = _fc(x, p[f"{name}/weights"], p[f"{name}/biases"], relu=i < len(FCS) - 1)
             self._tap(name, x)
         return x
 
@@ -127,6 +186,47 @@ class TorchBackend:
     def forward_backward(self) -> tuple[torch.Tensor, ...]:
         loss = self._run().square().sum() / 2
         return torch.autograd.grad(loss, list(self.params.values()))
+
+    def _layer_steps(self, row: Layer, x: torch.Tensor, rng: np.random.Generator):
+        """(forward, backward) steps of one layer on input ``x``; ``compile`` compiles each layer alone. The
+        backward is ``torch.autograd.grad`` on the graph of one forward taken here, kept with ``retain_graph``,
+        so the forward is not recomputed; conv1's input takes no gradient, as in the network."""
+        fn = _layer_op(row, self.lrn)
+        if self.config.variant == "compile":
+            # One function serves every conv, so its compiled graphs (a layer each, with and without grad) share a
+            # cache; static shapes, as the network's compile sees them.
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 2 * len(CONVS))
+            fn = torch.compile(fn, dynamic=False)
+        params = [v for n, v in self.params.items() if n.startswith(f"{row.name}/")]
+        inputs = params if row.name == CONVS[0][0] else [x.requires_grad_(True), *params]
+
+        def run():
+            with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+                return fn(x, *params)
+
+        y = run()
+        cotangent = torch.from_numpy(rng.standard_normal(y.shape, np.float32)).to(self.device, y.dtype)
+
+        def forward():
+            with torch.no_grad():
+                return run()
+
+        return forward, lambda: torch.autograd.grad(y, inputs, cotangent, retain_graph=True)
+
+    def layer_ops(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """(layer, "forward" | "backward", step) for each layer in network order, each alone on a fixed random
+        input of its input shape (fc6: the flattened pool5) in this backend's memory format and precision. The
+        backward step is the gradient of ``sum(out * fixed random cotangent)`` with respect to the layer's input
+        (not conv1's) and parameters, without the forward."""
+        rng, rows, ops = np.random.default_rng(0), layer_table(self.spec), []
+        for row, shape in zip(rows, [self.spec.input_shape, *(r.output_shape for r in rows)], strict=False):
+            x = torch.from_numpy(rng.standard_normal(shape, np.float32))
+            x = x.reshape(len(x), -1) if row.kind == "fc" else x.permute(0, 3, 1, 2)
+            x = x.contiguous(memory_format=self.memory_format if x.dim() == 4 else torch.contiguous_format)
+            x = x.to(self.device, self.autocast if self.autocast and row.name != CONVS[0][0] else torch.float32)
+            forward, backward = self._layer_steps(row, x, rng)
+            ops += [(row.name, "forward", forward), (row.name, "backward", backward)]
+        return ops
 
     def train_step(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)

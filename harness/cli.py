@@ -19,8 +19,9 @@ from . import display, envinfo
 from .cases import DEFAULT_MODES, MODES, Case
 from .config import load_config
 from .errors import UserError
+from .layers import total_steps
 from .runfolder import LABEL_RE, RunFolder
-from .runner import Outcome, measure_peaks, run_case
+from .runner import Outcome, measure_peaks, run_case, run_worker, worker_env
 from .timing import harness_overhead_s
 
 LRN_CHOICES = {"on": (True,), "off": (False,), "both": (True, False)}
@@ -129,6 +130,8 @@ def build_parser() -> Parser:
     run.add_argument("--threads", metavar="N", help="CPU cores and compute threads for "
                      "every framework alike (default: each framework's own default)")
     run.add_argument("--timeout", metavar="S", help="seconds per case (default 1800)")
+    run.add_argument("--per-layer", action="store_true", default=None, help="also time each layer alone, "
+                     "forward and backward, per framework and setting, into layers.csv")
     run.add_argument("--peak-seconds", metavar="S", help="first measure the machine's fp32 ceiling in each "
                      "framework, S seconds per product, for pct_of_peak (default 2; 0 skips it)")
     run.add_argument("--out", metavar="DIR", help="results root (default results/)")
@@ -207,7 +210,7 @@ RUN_DEFAULTS = {
     "frameworks": ",".join(frameworks.NAMES[:3]), "modes": ",".join(DEFAULT_MODES), "lrn": "both", "heads": False,
     "batch_size": "32", "image_size": "224", "device": "auto", "precision": "fp32", "variant": "default",
     "layout": "native", "tf32": "default", "burn_in": "10", "steps": "100", "threads": None, "timeout": "1800",
-    "peak_seconds": "2",
+    "peak_seconds": "2", "per_layer": False,
     "out": "results", "label": None, "weights": None,
 }
 
@@ -330,6 +333,15 @@ def execute(folder: RunFolder, cases: list[Case], timeout: float, weights: str |
                     display.console.print(f"[red]{case.label()}: {row['status']}[/] {row['error']}")
                 elif row["unstable"]:
                     display.console.print(f"[yellow]{case.label()}: unstable (IQR/median > 0.1)[/]")
+            for case in folder.layer_cases():
+                if _not_runnable(case):
+                    continue
+                update = start(f"per-layer {case.label()}", total_steps(case))
+                job = {"kind": "layers", "case": case.to_dict()}
+                outcome = run_worker(job, timeout, worker_env(case), update)
+                if not folder.record_layers(case, outcome):
+                    display.console.print(f"[yellow]per-layer {case.label()}: {outcome.result['status']}[/] "
+                                          f"{outcome.result.get('error', '')}")
         return True
     except KeyboardInterrupt:
         return False
@@ -348,7 +360,8 @@ def cmd_run(args) -> int:
         cases = plan_cases(settings)
         timeout, weights = float(settings["timeout"]), settings["weights"]
         env = envinfo.environment() | {"command": " ".join(sys.argv), "timeout": timeout, "weights": weights,
-                                       "config": args.config, "weights_hash": _weights_hash(cases[0], weights)}
+                                       "config": args.config, "weights_hash": _weights_hash(cases[0], weights),
+                                       "per_layer": bool(settings["per_layer"])}
         folder = RunFolder.create(Path(settings["out"]), settings["label"], env, cases)
         if float(settings["peak_seconds"]) > 0:
             _record_peak(folder, cases, float(settings["peak_seconds"]), timeout)

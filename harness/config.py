@@ -21,6 +21,7 @@ KEYS: dict[str, tuple[str, bool]] = {
     "variant": (STR, True), "layout": (STR, True), "tf32": (STR, False), "burn_in": (INT, False),
     "steps": (INT, False), "device": (STR, False), "threads": (INT, False), "timeout": (NUMBER, False),
     "out": (STR, False), "label": (STR, False), "weights": (STR, False), "peak_seconds": (NUMBER, False),
+    "per_layer": (BOOL, False),
 }
 
 

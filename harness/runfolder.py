@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .cases import Case
 from .errors import UserError
+from .layers import LAYERS_COLUMNS, LAYERS_CSV, layer_rows
 from .results import (
     ENV_JSON,
     RUN_LOG,
@@ -45,8 +47,8 @@ def _key_of_row(row: dict) -> tuple:
 class RunFolder:
     """The files of one run and the rows written so far."""
 
-    def __init__(self, path: Path, env: dict, summary: list[dict], steps: list[dict]):
-        self.path, self.env, self.summary, self.steps = path, env, summary, steps
+    def __init__(self, path: Path, env: dict, summary: list[dict], steps: list[dict], layers: list[dict]):
+        self.path, self.env, self.summary, self.steps, self.layers = path, env, summary, steps, layers
         self.started = time.monotonic()
 
     @classmethod
@@ -61,7 +63,7 @@ class RunFolder:
             raise UserError(f"cannot create the run folder {path}: {e.strerror}") from None
         env = env | {"run_id": path.name, "started": datetime.now(UTC).isoformat(), "finished": None,
                      "interrupted": False, "cases": [c.to_dict() for c in cases]}
-        folder = cls(path, env, [], [])
+        folder = cls(path, env, [], [], [])
         folder.flush()
         return folder
 
@@ -72,15 +74,15 @@ class RunFolder:
             planned = env["cases"]
         except (OSError, json.JSONDecodeError, KeyError, TypeError):
             raise UserError(f"{path} is not a resumable run folder (no readable {ENV_JSON} with its cases)") from None
-        summary, steps = [], []
-        if (path / SUMMARY_CSV).exists():
-            summary = read_table(path / SUMMARY_CSV, SUMMARY_COLUMNS).to_dict("records")
-        if (path / STEPS_CSV).exists():
-            steps = read_table(path / STEPS_CSV, STEPS_COLUMNS).to_dict("records")
         if not isinstance(planned, list):
             raise ResultsError(f"{path / ENV_JSON}: 'cases' is not a list")
         env["resumed"] = env.get("resumed", 0) + 1
-        return cls(path, env, summary, steps)
+
+        def rows(name: str, columns: list[str]) -> list[dict]:
+            return read_table(path / name, columns).to_dict("records") if (path / name).exists() else []
+
+        return cls(path, env, rows(SUMMARY_CSV, SUMMARY_COLUMNS), rows(STEPS_CSV, STEPS_COLUMNS),
+                   rows(LAYERS_CSV, LAYERS_COLUMNS))
 
     def planned(self) -> list[Case]:
         return [Case.from_dict(c) for c in self.env["cases"]]
@@ -89,6 +91,22 @@ class RunFolder:
         """Planned cases with no summary row yet."""
         done = {_key_of_row(r) for r in self.summary}
         return [c for c in self.planned() if c.key() not in done]
+
+    def layer_cases(self) -> list[Case]:
+        """With ``--per-layer``: one forward case per planned setting whose layers are not timed yet."""
+        if not self.env.get("per_layer"):
+            return []
+        done = {_key_of_row(r | {"mode": "forward"}) for r in self.layers}
+        settings = dict.fromkeys(replace(c, mode="forward") for c in self.planned() if c.mode != "train_step")
+        return [c for c in settings if c.key() not in done]
+
+    def record_layers(self, case: Case, outcome: Outcome) -> list[dict]:
+        """Add one layers job's rows (none if it failed; its log says why) and rewrite layers.csv."""
+        rows = layer_rows(case, outcome.result)
+        self.layers.extend(rows)
+        self.log(f"===== per-layer {case.label()}: {outcome.result['status']} =====\n{outcome.stderr}")
+        self.flush()
+        return rows
 
     def record(self, case: Case, outcome: Outcome) -> dict:
         """Add one finished case (rows and log) and rewrite the files."""
@@ -109,6 +127,8 @@ class RunFolder:
     def flush(self) -> None:
         write_table(self.path / SUMMARY_CSV, self.summary, SUMMARY_COLUMNS)
         write_table(self.path / STEPS_CSV, self.steps, STEPS_COLUMNS)
+        if self.layers:
+            write_table(self.path / LAYERS_CSV, self.layers, LAYERS_COLUMNS)
         write_json(self.path / ENV_JSON, self.env)
 
     def finish(self, interrupted: bool, harness: dict) -> None:

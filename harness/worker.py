@@ -4,7 +4,8 @@ JOB is a JSON file: ``{"kind": "bench", "case": {...}}`` to time a case, or
 ``{"kind": "parity", "case": {...}, "weights": PATH, "images": PATH, "dump": PATH}`` to
 write the output and gradients (for ``train_step``: the parameters after ``steps``
 training steps) to an ``.npz``; ``{"kind": "peak", "case": {...}, "seconds": S}`` to
-measure the framework's fp32 ceiling (harness/peak.py). RESULT receives a JSON object with a
+measure the framework's fp32 ceiling (harness/peak.py); ``{"kind": "layers", "case": {...}}`` to
+time each layer alone (harness/layers.py). RESULT receives a JSON object with a
 ``status``; a worker that dies before writing it is reported by the runner from its
 exit code and stderr. Progress goes to stdout as ``@progress N`` lines.
 """
@@ -27,6 +28,7 @@ from frameworks.spec import mode_flops
 from frameworks.weights import canonical_weights, load_images, load_weights, random_images, random_labels
 
 from .cases import Case
+from .layers import run_layers
 from .peak import measure_peak
 from .results import write_atomic
 from .timing import time_steps
@@ -49,7 +51,7 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def _build(case: Case, weights: dict, images: np.ndarray, tf32: bool | None):
+def build(case: Case, weights: dict, images: np.ndarray, tf32: bool | None):
     layout = None if case.layout == "native" else case.layout
     config = RunConfig(case.device, case.threads, tf32, case.precision, case.variant, layout)
     backend = backend_class(case.framework)(case.spec, weights, config)
@@ -64,28 +66,33 @@ def _step(backend, mode: str):
             "train_step": backend.train_step}[mode]
 
 
-def _progress(done: int, state={"last": 0.0}) -> None:  # noqa: B006 (a throttle's memory)
+def progress(done: int, state={"last": 0.0}) -> None:  # noqa: B006 (a throttle's memory)
     now = time.monotonic()
     if now - state["last"] >= PROGRESS_EVERY_S:
         state["last"] = now
         print(f"@progress {done}", flush=True)
 
 
+def describe(backend) -> dict:
+    """The backend's own description, with the cores this process may use."""
+    info = backend.describe()
+    if hasattr(os, "sched_getaffinity"):
+        info["threads"] += f" cores={len(os.sched_getaffinity(0))}"
+    return info
+
+
 def run_bench(job: dict) -> dict:
     case = Case.from_dict(job["case"])
     spec = case.spec
     weights = load_weights(job["weights"], spec) if job.get("weights") else canonical_weights(spec, case.seed)
-    backend = _build(case, weights, random_images(spec, case.seed), case.tf32)
+    backend = build(case, weights, random_images(spec, case.seed), case.tf32)
     backend.reset_peak_memory()
-    m = time_steps(_step(backend, case.mode), backend.block, case.burn_in, case.steps, _progress)
+    m = time_steps(_step(backend, case.mode), backend.block, case.burn_in, case.steps, progress)
     print(f"@progress {max(case.burn_in, 1) + case.steps}", flush=True)
     device_peak = backend.peak_memory_bytes()
-    describe = backend.describe()
-    if hasattr(os, "sched_getaffinity"):
-        describe["threads"] += f" cores={len(os.sched_getaffinity(0))}"
     return {
         "status": "ok",
-        "describe": describe,
+        "describe": describe(backend),
         "burn_in": m.burn_in,
         "timed": m.timed,
         "flops": mode_flops(spec, case.mode),
@@ -96,7 +103,7 @@ def run_bench(job: dict) -> dict:
 def run_parity(job: dict) -> dict:
     case = Case.from_dict(job["case"])
     spec = case.spec
-    backend = _build(case, load_weights(job["weights"], spec), load_images(job["images"], spec), tf32=False)
+    backend = build(case, load_weights(job["weights"], spec), load_images(job["images"], spec), tf32=False)
     if case.mode == "train_step":
         for _ in range(case.steps):
             backend.block(backend.train_step())
@@ -113,7 +120,7 @@ def run_peak(job: dict) -> dict:
     return {"status": "ok"} | measure_peak(case.framework, case.device, case.threads, job["seconds"])
 
 
-JOBS = {"bench": run_bench, "parity": run_parity, "peak": run_peak}
+JOBS = {"bench": run_bench, "parity": run_parity, "peak": run_peak, "layers": run_layers}
 
 
 def classify(error: BaseException) -> str:
