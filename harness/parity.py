@@ -52,7 +52,7 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 def check(spec: ModelSpec, weights: dict, images: np.ndarray, frameworks: list[str], device: str,
           timeout: float, dump: Path | None = None, train: bool = False,
-          precision: str = "fp32") -> list[ParityResult]:
+          precision: str = "fp32", variant: str = "default") -> list[ParityResult]:
     """Run each framework's forward and gradients (or, with ``train``, TRAIN_STEPS training
     steps on the fixed labels) in a worker, in ``precision``, and compare with the reference."""
     if train:
@@ -69,7 +69,7 @@ def check(spec: ModelSpec, weights: dict, images: np.ndarray, frameworks: list[s
         save_weights(weights, str(weights_path))
         np.save(images_path, images)
         for fw in frameworks:
-            case = Case(fw, mode, spec.lrn, spec.heads, spec.batch_size, spec.image_size, precision=precision,
+            case = Case(fw, mode, spec.lrn, spec.heads, spec.batch_size, spec.image_size, variant, precision,
                         device=device, steps=TRAIN_STEPS)
             dump_path = Path(tmp) / f"{fw}.npz"
             job = {"kind": "parity", "case": case.to_dict(), "weights": str(weights_path),

@@ -107,3 +107,13 @@ def test_end_to_end_run_of_every_installed_framework(tmp_path):
     peak = env["peak_gflops"]
     assert peak == max(p[k] for p in env["peak"].values() for k in ("matmul_gflops_median", "conv_gflops_median"))
     assert summary.pct_of_peak.to_list() == pytest.approx((summary.gflops_per_s / peak * 100).to_list())
+
+
+@pytest.mark.parametrize("framework, variant", [("torch", "tuned"), ("torch", "compile"), ("tensorflow", "xla")])
+def test_other_variants_keep_parity(framework, variant):
+    if framework not in INSTALLED:
+        pytest.skip(f"{framework} not installed")
+    spec = ModelSpec(2, 70, True, True)
+    (r,) = parity.check(spec, canonical_weights(spec), random_images(spec), [framework], "cpu", 600, variant=variant)
+    assert r.status == "ok", r.message
+    assert max(r.errors.values()) <= parity.TOLERANCE, r.errors
