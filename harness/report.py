@@ -1,7 +1,8 @@
-"""``<run>/report.md``: environment, results table, fastest framework, problems, figures, the seed's figures.
+"""``<run>/report.md``: environment, results table, fastest framework, best variants, problems, figures,
+the seed's figures.
 
-Every number is summary.csv's value, formatted: milliseconds with 2 decimals, rates with 1,
-memory in MiB with 1, compile time in seconds with 3.
+Every number is summary.csv's (or env.json's), formatted: milliseconds with 2 decimals, rates and
+percentages with 1, memory in MiB with 1, compile time in seconds with 3.
 """
 
 from __future__ import annotations
@@ -10,33 +11,59 @@ from pathlib import Path
 
 import pandas as pd
 
-from .chartstyle import SEED_GPU_SECONDS, case_label, device_text, extra_text, lrn_text, sort_cases, varied
+from . import ranking
+from .chartstyle import (
+    REFERENCES,
+    SEED_GPU_SECONDS,
+    case_label,
+    device_text,
+    framework_text,
+    lrn_text,
+    sort_cases,
+    varied,
+)
+from .mdtable import BLANK, case_columns, ms, number, section
 from .plots import TITLES, make_figures, pct_of_peak
 from .results import read_run, write_atomic
 
 REPORT = "report.md"
-BLANK = "–"
+PEAK_KEYS = (("matmul", "matmul_gflops_median", "matmul_gflops_best"),
+             ("conv", "conv_gflops_median", "conv_gflops_best"))
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f}"
+def _peak(env: dict) -> list[str]:
+    """The machine's measured fp32 ceiling (env.json peak_gflops) and each framework's figures."""
+    if not env.get("peak_gflops") and not env.get("peak"):
+        return []
+    rate = env.get("peak_gflops")
+    lines = [f"- measured fp32 peak: {rate:,.1f} GFLOP/s, the best median of each framework's large matrix "
+             "product and conv2-shaped convolution; \"% of peak\" is a case's GFLOP/s over it" if rate
+             else "- measured fp32 peak: none (no framework's measurement succeeded)"]
+    for fw, figures in (env.get("peak") or {}).items():
+        figures = figures if isinstance(figures, dict) else {"status": "failed", "error": str(figures)}
+        if figures.get("status", "ok") != "ok":
+            lines.append(f"  - {fw}: {figures['status']} {figures.get('error', '')}".rstrip())
+            continue
+        parts = [f"{name} {number(figures.get(median), ',.1f')} (best step {number(figures.get(best), ',.1f')})"
+                 for name, median, best in PEAK_KEYS if figures.get(median) is not None]
+        lines.append(f"  - {fw}: " + ("; ".join(parts) + " GFLOP/s" if parts else BLANK))
+    return lines
 
 
-def _number(value: float, fmt: str) -> str:
-    return BLANK if pd.isna(value) else format(value, fmt)
-
-
-def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows] + [""]
-
-
-def _section(heading: str, intro: str, header: list[str], rows: list[list[str]]) -> list[str]:
-    return [f"## {heading}", ""] + ([intro, ""] if intro else []) + _table(header, rows)
+def _harness_cost(env: dict) -> list[str]:
+    """What the harness itself costs: its overhead per step and the run's time outside timed steps."""
+    cost = env.get("harness") or {}
+    if cost.get("overhead_per_step_s") is None:
+        return []
+    line = f"- harness cost: {cost['overhead_per_step_s'] * 1e6:.2f} µs of overhead per step (timed on a step " \
+           "that does nothing)"
+    outside, wall = cost.get("outside_timed_steps_s"), cost.get("wall_s")
+    if outside is not None and wall:
+        line += (f"; {outside:,.1f} s of the run's {wall:,.1f} s wall time ({outside / wall:.1%}) outside timed "
+                 "steps (worker start, imports, weights, compile, burn-in)")
+    else:
+        line += "; time outside timed steps not recorded (a resumed run)"
+    return [line]
 
 
 def _environment(summary: pd.DataFrame, env: dict) -> list[str]:
@@ -56,7 +83,7 @@ def _environment(summary: pd.DataFrame, env: dict) -> list[str]:
         f"git commit {env.get('git_commit') or '?'}",
         "- packages: " + (", ".join(f"{k} {v}" for k, v in versions.items()) or BLANK),
         "- threads: " + ", ".join(f"{fw} {t}" for fw, t in threads),
-    ]
+    ] + _peak(env) + _harness_cost(env)
     return [line for line in lines if line] + [""]
 
 
@@ -74,50 +101,35 @@ def _notes(summary: pd.DataFrame, env: dict) -> list[str]:
     return [f"> **Note:** {n}" for n in notes] + ([""] if notes else [])
 
 
-def _setting(extras: list[str]) -> list[tuple]:
-    """The "setting" column (variant, batch size... when they vary), or no column."""
-    return [("setting", lambda r: extra_text(r, extras))] if extras else []
-
-
 def _results(ok: pd.DataFrame, extras: list[str]) -> list[str]:
     peak = pct_of_peak(ok)
-    columns = [("framework", lambda r: r["framework"]), ("mode", lambda r: r["mode"]),
-               ("LRN", lambda r: lrn_text(r["lrn"]))] + _setting(extras) + [
+    columns = [("framework", lambda r: framework_text(r["framework"]))] + case_columns(extras) + [
         ("mean ± sd (ms)", lambda r: f"{ms(r['mean_s'])} ± {ms(r['std_s'])}"),
         ("median (ms)", lambda r: ms(r["median_s"])),
-        ("images/s", lambda r: _number(r["images_per_s"], ".1f")),
-        ("GFLOP/s", lambda r: _number(r["gflops_per_s"], ".1f")),
-    ] + ([("% of peak", lambda r: _number(peak[r.name], ".1f"))] if peak is not None else []) + [
-        ("peak memory (MiB)", lambda r: _number(r["peak_mem_bytes"] / 2**20, ".1f")),
-        ("compile (s)", lambda r: _number(r["compile_s"], ".3f")),
+        ("images/s", lambda r: number(r["images_per_s"], ".1f")),
+        ("GFLOP/s", lambda r: number(r["gflops_per_s"], ".1f")),
+    ] + ([("% of peak", lambda r: number(peak[r.name], ".1f"))] if peak is not None else []) + [
+        ("peak memory (MiB)", lambda r: number(r["peak_mem_bytes"] / 2**20, ".1f")),
+        ("compile (s)", lambda r: number(r["compile_s"], ".3f")),
+    ] + ([("TF32", lambda r: r["tf32"])] if (ok["device"] == "cuda").any() else []) + [
         ("unstable", lambda r: "unstable" if r["unstable"] else ""),
     ]
     rows = [[cell(r) for _, cell in columns] for _, r in ok.iterrows()]
-    return _section("Results", "Time per batch over the timed steps; images/s and GFLOP/s at the median.",
-                    [name for name, _ in columns], rows)
-
-
-def _fastest(ok: pd.DataFrame, extras: list[str]) -> list[str]:
-    columns = [("mode", lambda r: r["mode"]), ("LRN", lambda r: lrn_text(r["lrn"]))] + _setting(extras) + [
-        ("fastest", lambda r: r["framework"]), ("median (ms)", lambda r: ms(r["median_s"]))]
-    rows = []
-    for _, group in ok.groupby(["mode", "lrn", *extras], sort=False):
-        ranked = group.sort_values("median_s")
-        best = ranked.iloc[0]
-        others = [f"{r['framework']} {r['median_s'] / best['median_s']:.2f}x"
-                  for _, r in ranked[1:].iterrows()]
-        rows.append([cell(best) for _, cell in columns] + [", ".join(others) or BLANK])
-    return _section("Fastest framework", "By median time per batch; the others as multiples of the fastest.",
-                    [name for name, _ in columns] + ["others (x fastest)"], rows)
+    references = [f"`{fw}` is {text}: a reference run beside the three frameworks, not one of them."
+                  for fw, text in REFERENCES.items() if fw in set(ok["framework"])]
+    intro = " ".join(["Time per batch over the timed steps; images/s and GFLOP/s at the median.", *references])
+    return section("Results", intro, [name for name, _ in columns], rows)
 
 
 def _problems(failed: pd.DataFrame, extras: list[str]) -> list[str]:
     rows = [[case_label(r, extras), r["status"], r["error"]] for _, r in failed.iterrows()]
-    return _section("Cases without a result", "", ["case", "status", "error"], rows) if rows else []
+    intro = ("`unsupported`: the framework or device cannot run this combination, for the reason given; "
+             "`unavailable`: the framework or device is not there; the other statuses are failures.")
+    return section("Cases without a result", intro, ["case", "status", "reason or error"], rows) if rows else []
 
 
 def _seed(ok: pd.DataFrame, extras: list[str]) -> list[str]:
-    ours = ok[~ok["heads"]]
+    ours = ok[~ok["heads"] & (ok["precision"] == "fp32")]
     rows = []
     for (mode, lrn), seconds in SEED_GPU_SECONDS.items():
         matching = ours[(ours["mode"] == mode) & (ours["lrn"] == lrn)]
@@ -129,11 +141,11 @@ def _seed(ok: pd.DataFrame, extras: list[str]) -> list[str]:
                 case_label(r, extras, parts=("framework",)), str(int(r["batch_size"])),
                 r["device_name"] or r["device"], f"{ms(r['mean_s'])} ± {ms(r['std_s'])}"])
     intro = ("The seed program printed these seconds per batch on its own GPU in 2016 (batch 32, 224x224, "
-             "conv1 to pool5). They are the seed's numbers on the seed's hardware, not measurements of this "
+             "conv1 to pool5, fp32). They are the seed's numbers on the seed's hardware, not measurements of this "
              "run; ours differ in machine, software and often batch size.")
     header = ["mode", "LRN", "the seed's figure (its GPU, 2016, batch 32)", "this run: framework", "batch",
               "device", "mean ± sd (ms)"]
-    return _section("The seed's published figures, beside ours", intro, header, rows)
+    return section("The seed's published figures, beside ours", intro, header, rows)
 
 
 def _figures(run: Path, pngs: list[Path]) -> list[str]:
@@ -154,7 +166,8 @@ def write_report(run_dir: str | Path) -> Path:
     lines = [f"# alexbench run {env.get('run_id', run.name)}", ""] + _environment(summary, env) + \
         _notes(summary, env)
     if not ok.empty:
-        lines += _results(ok, extras) + _fastest(ok, extras)
+        lines += _results(ok, varied(ok)) + ranking.fastest(ok) + ranking.best_variants(ok) + \
+            ranking.seed_program(ok)
     lines += _seed(ok, extras) + _problems(failed, extras) + _figures(run, pngs)
     path = run / REPORT
     write_atomic(path, "\n".join(lines))

@@ -7,7 +7,7 @@ import pytest
 
 from harness.compare import CompareError, compare_runs, format_compare
 from harness.errors import UserError
-from harness.results import SUMMARY_CSV
+from harness.results import STEPS_CSV, SUMMARY_CSV
 from tests.fixtures_runs import FAILED, snapshot, write_run
 
 
@@ -66,10 +66,43 @@ def test_cases_in_one_run_only_are_listed(tmp_path):
     assert result.only_a == ["tensorflow forward_backward LRN on", "torch forward_backward LRN on",
                              "tensorflow forward_backward LRN off", "torch forward_backward LRN off",
                              "jax forward_backward LRN off"]
-    assert result.only_b == ["tf1-seed forward LRN on", "tf1-seed forward LRN off"]
+    assert result.only_b == ["tf1-seed (reference) forward LRN on", "tf1-seed (reference) forward LRN off"]
     text = format_compare(result)
-    assert "only in B: tf1-seed forward LRN on" in text
+    assert "only in B: tf1-seed (reference) forward LRN on" in text
     assert "only in A: torch forward_backward LRN off" in text
+
+
+def test_cases_match_on_layout_and_the_others_are_listed_with_theirs(tmp_path):
+    a = write_run(tmp_path / "a", modes=("forward",), lrns=(True,))
+    b = write_run(tmp_path / "b", modes=("forward",), lrns=(True,), layouts={"torch": ("native", "nhwc")})
+    result = compare_runs(a, b)
+    assert list(result.table["case"]) == ["tensorflow forward LRN on NHWC (native)",
+                                          "torch forward LRN on NCHW (native)", "jax forward LRN on NHWC (native)"]
+    assert result.only_a == []
+    assert result.only_b == ["torch forward LRN on NHWC"]
+    assert "only in B: torch forward LRN on NHWC" in format_compare(result)
+
+
+def test_a_run_from_before_layouts_matches_the_native_layout(tmp_path):
+    old = write_run(tmp_path / "old", modes=("forward",))
+    for name in (SUMMARY_CSV, STEPS_CSV):
+        frame = pd.read_csv(old / name, dtype=str, keep_default_na=False)
+        frame.drop(columns=["layout"]).to_csv(old / name, index=False)
+    new = write_run(tmp_path / "new", modes=("forward",), layouts={"torch": ("native", "nhwc")}, seed=1)
+    result = compare_runs(old, new)
+    assert len(result.table) == 6
+    assert result.table["p_value"].notna().all()  # the steps matched too
+    assert result.only_b == ["torch forward LRN on NHWC", "torch forward LRN off NHWC"]
+
+
+def test_precision_and_variant_are_part_of_the_match(tmp_path):
+    a = write_run(tmp_path / "a", frameworks=("torch",), modes=("forward",), lrns=(True,), precisions=("fp32", "bf16"))
+    b = write_run(tmp_path / "b", frameworks=("torch",), modes=("forward",), lrns=(True,), precisions=("bf16",),
+                  variants=("default", "compile"), seed=1)
+    result = compare_runs(a, b)
+    assert list(result.table["case"]) == ["torch forward LRN on eager (default) bf16"]
+    assert result.only_a == ["torch forward LRN on eager (default) fp32"]
+    assert result.only_b == ["torch forward LRN on compile bf16"]
 
 
 def test_a_case_that_failed_in_one_run_says_so(tmp_path):
