@@ -61,9 +61,7 @@ def build(case: Case, weights: dict, images: np.ndarray, tf32: bool | None):
     return backend
 
 
-def _step(backend, mode: str):
-    return {"forward": backend.forward, "forward_backward": backend.forward_backward,
-            "train_step": backend.train_step}[mode]
+
 
 
 def progress(done: int, state={"last": 0.0}) -> None:  # noqa: B006 (a throttle's memory)
@@ -87,7 +85,7 @@ def run_bench(job: dict) -> dict:
     weights = load_weights(job["weights"], spec) if job.get("weights") else canonical_weights(spec, case.seed)
     backend = build(case, weights, random_images(spec, case.seed), case.tf32)
     backend.reset_peak_memory()
-    m = time_steps(_step(backend, case.mode), backend.block, case.burn_in, case.steps, progress)
+    m = time_steps(getattr(backend, case.mode), backend.block, case.burn_in, case.steps, progress)
     print(f"@progress {max(case.burn_in, 1) + case.steps}", flush=True)
     device_peak = backend.peak_memory_bytes()
     return {
