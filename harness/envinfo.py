@@ -64,7 +64,7 @@ def git_commit() -> str | None:
 
 def load_average() -> float | None:
     try:
-        return os.getloadavg()[0]
+        return round(os.getloadavg()[0], 2)
     except OSError:
         return None
 
