@@ -1,5 +1,6 @@
 """AlexNet in PyTorch: eager (the ``default`` variant), ``torch.compile``, or ``tuned`` (eager with LRN
-as a 1x1 convolution and channels_last), NCHW (native) or channels_last (``nhwc``).
+as a 1x1 convolution, channels_last and glibc's allocator kept from unmapping freed activations),
+NCHW (native) or channels_last (``nhwc``).
 
 TF SAME padding is asymmetric for stride 4 on 224 (3 before, 4 after), which
 ``Conv2d(padding=...)`` cannot express, so each conv pads explicitly with ``F.pad``.
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .allocator import keep_freed_memory
 from .base import BackendUnavailable, RunConfig, Unsupported
 from .spec import (
     CONVS,
@@ -103,6 +105,7 @@ class TorchBackend:
             raise Unsupported(f"torch has no variant {config.variant!r}")
         tuned = config.variant == "tuned"
         self.lrn = _lrn_banded if tuned else _lrn
+        self.allocator = keep_freed_memory() if tuned else "system default"
         if config.threads is not None:
             torch.set_num_threads(config.threads)
             torch.set_num_interop_threads(config.threads)
@@ -279,6 +282,7 @@ class TorchBackend:
             "device": self.device.type,
             "device_name": "cpu",
             "threads": f"intra={torch.get_num_threads()} interop={torch.get_num_interop_threads()}",
+            "allocator": self.allocator,
         }
         if self.device.type == "cuda":
             info |= {"device_name": torch.cuda.get_device_name(self.device), "cuda": torch.version.cuda,

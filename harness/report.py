@@ -66,6 +66,14 @@ def _harness_cost(env: dict) -> list[str]:
     return [line]
 
 
+def _allocators(env: dict) -> str:
+    """The memory allocator setting of every variant that changes it (PyTorch's ``tuned``)."""
+    changed = [f"{fw} {variant}: {info['allocator']}" for fw, variants in (env.get("backends") or {}).items()
+               for variant, info in variants.items()
+               if isinstance(info, dict) and info.get("allocator", "system default") != "system default"]
+    return "- allocator: system default" + (f", except {'; '.join(changed)}" if changed else "")
+
+
 def _environment(summary: pd.DataFrame, env: dict) -> list[str]:
     gpu = env.get("gpu") or {}
     gpu_text = ", ".join(f"{k} {gpu[k]}" for k in ("driver", "cuda", "memory") if gpu.get(k))
@@ -83,6 +91,7 @@ def _environment(summary: pd.DataFrame, env: dict) -> list[str]:
         f"git commit {env.get('git_commit') or '?'}",
         "- packages: " + (", ".join(f"{k} {v}" for k, v in versions.items()) or BLANK),
         "- threads: " + ", ".join(f"{fw} {t}" for fw, t in threads),
+        _allocators(env),
     ] + _peak(env) + _harness_cost(env)
     return [line for line in lines if line] + [""]
 

@@ -112,7 +112,8 @@ class RunFolder:
         """Add one finished case (rows and log) and rewrite the files."""
         row = summary_row(case, outcome.result, self.env.get("busy", False), self.env.get("peak_gflops"))
         if "describe" in outcome.result:  # versions, device, CUDA/cuDNN and TF32 as the worker saw them
-            self.env.setdefault("backends", {})[case.framework] = outcome.result["describe"]
+            variants = self.env.setdefault("backends", {}).setdefault(case.framework, {})
+            variants[case.variant] = outcome.result["describe"]
         self.summary.append(row)
         self.steps.extend(step_rows(case, outcome.result))
         with open(self.path / RUN_LOG, "a") as log:

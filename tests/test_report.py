@@ -17,6 +17,10 @@ PEAK = {"peak_gflops": 5000.0, "peak": {
                    "conv_gflops_median": 5000.0, "conv_gflops_best": 5200.0},
     "jax": {"status": "failed", "error": "XlaRuntimeError: boom"}}}
 HARNESS = {"harness": {"overhead_per_step_s": 4.25e-6, "wall_s": 800.0, "outside_timed_steps_s": 120.0}}
+TUNED_ALLOCATOR = "glibc mmap_threshold=33554432 trim_threshold=1073741824"
+BACKENDS = {"backends": {"torch": {"default": {"allocator": "system default"},
+                                   "tuned": {"allocator": TUNED_ALLOCATOR}},
+                         "tensorflow": {"default": {"threads": "intra=2"}}}}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +120,7 @@ def matrix(tmp_path_factory):
     run = write_run(tmp_path_factory.mktemp("matrix") / "run", frameworks=("tensorflow", "torch", "jax", "tf1-seed"),
                     modes=("forward", "train_step"), lrns=(True,), precisions=("fp32", "bf16", "fp16"),
                     variants=ALL_VARIANTS, layouts={"torch": ("native", "nhwc")}, failed=(UNSUPPORTED,),
-                    env=PEAK | HARNESS, steps=12, burn_in=2)
+                    env=PEAK | HARNESS | BACKENDS, steps=12, burn_in=2)
     write_report(run)
     summary = pd.read_csv(run / SUMMARY_CSV, keep_default_na=False, na_values=[""])
     return summary, (run / "report.md").read_text()
@@ -207,6 +211,11 @@ def test_environment_gives_the_peak_and_the_harness_cost(matrix):
     assert "  - jax: failed XlaRuntimeError: boom" in report
     assert ("- harness cost: 4.25 µs of overhead per step (timed on a step that does nothing); 120.0 s of the run's "
             "800.0 s wall time (15.0%) outside timed steps") in report
+
+
+def test_environment_names_the_variants_that_change_the_allocator(matrix, report):
+    assert f"- allocator: system default, except torch tuned: {TUNED_ALLOCATOR}\n" in matrix[1]
+    assert "- allocator: system default\n" in report  # the run without worker descriptions
 
 
 def test_a_resumed_run_has_no_outside_time(tmp_path):
