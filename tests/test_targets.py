@@ -1,6 +1,17 @@
 """``alexbench targets``: each target judged from a run's files."""
 
-from harness.results import ENV_JSON, STEPS_COLUMNS, STEPS_CSV, SUMMARY_COLUMNS, SUMMARY_CSV, write_json, write_table
+import numpy as np
+
+from harness.results import (
+    CASE_KEY,
+    ENV_JSON,
+    STEPS_COLUMNS,
+    STEPS_CSV,
+    SUMMARY_COLUMNS,
+    SUMMARY_CSV,
+    write_json,
+    write_table,
+)
 from harness.targets import check
 from tests.clitools import alexbench
 
@@ -8,9 +19,12 @@ BASE = {"variant": "default", "lrn": True, "heads": False, "batch_size": 32, "im
         "layout": "native", "status": "ok", "error": "", "busy": False, "unstable": False}
 
 
-def _run(tmp_path, rows, env):
+def _run(tmp_path, rows, env, steps=()):
+    """A run folder with these summary rows and, for each (row, seconds) in ``steps``, its timed steps."""
     write_table(tmp_path / SUMMARY_CSV, [BASE | r for r in rows], SUMMARY_COLUMNS)
-    write_table(tmp_path / STEPS_CSV, [], STEPS_COLUMNS)
+    timed = [{c: (BASE | r)[c] for c in CASE_KEY} | {"phase": "timed", "step": i, "seconds": t}
+             for r, seconds in steps for i, t in enumerate(seconds)]
+    write_table(tmp_path / STEPS_CSV, timed, STEPS_COLUMNS)
     write_json(tmp_path / ENV_JSON, env)
     return tmp_path
 
@@ -49,3 +63,25 @@ def test_a_run_without_peak_cannot_be_judged(tmp_path):
     run = _run(tmp_path, [_row("torch", "forward", float("nan"))], {})
     lines, met = check(run)
     assert met and "cannot be judged" in lines[0]
+
+
+def _seed_comparison(tmp_path, tf_seconds, seed_seconds):
+    tf, seed = (_row(fw, "forward", 80, float(np.median(t))) for fw, t in (("tensorflow", tf_seconds),
+                                                                          ("tf1-seed", seed_seconds)))
+    lines, _ = check(_run(tmp_path, [tf, seed], {}, [(tf, tf_seconds), (seed, seed_seconds)]))
+    (line,) = [ln for ln in lines if "TF1 program" in ln]
+    return line
+
+
+def test_a_slower_median_inside_the_noise_is_not_a_miss(tmp_path):
+    rng = np.random.default_rng(0)
+    seed = 0.2 + rng.exponential(0.02, 100)
+    line = _seed_comparison(tmp_path, seed[::-1] * 1.01, seed)  # the same spread, 1% slower
+    assert line.startswith("ok") and "ratio 1.010" in line and "not significantly slower" in line, line
+
+
+def test_a_significantly_slower_tensorflow_is_a_miss(tmp_path):
+    rng = np.random.default_rng(0)
+    seed = 0.2 + rng.exponential(0.002, 100)
+    line = _seed_comparison(tmp_path, seed[::-1] * 1.05, seed)
+    assert line.startswith("MISS") and "ratio 1.050, slower: one-sided Mann-Whitney p = " in line, line
