@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch,tensorflow,jax-cuda,dev || echo all,dev)
 ALEXBENCH := $(BIN)/alexbench
 
-.PHONY: setup bench-all bench-quick bench-perf report test lint clean-venv
+.PHONY: setup bench-all bench-quick bench-perf bench-layers report test lint clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ bench-perf: setup
 		--lrn on --peak-seconds 3 --label perf
 	$(ALEXBENCH) report
 	$(ALEXBENCH) targets
+
+# Where each variant spends its time: every layer alone, forward and backward, at the seed's batch 32.
+bench-layers: setup
+	$(ALEXBENCH) run --frameworks tensorflow,torch,jax --variant all --modes forward --lrn on \
+		--burn-in 2 --steps 10 --per-layer --peak-seconds 0 --label layers
+	$(ALEXBENCH) report
 
 report: setup
 	$(ALEXBENCH) report
