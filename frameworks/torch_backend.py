@@ -1,6 +1,6 @@
 """AlexNet in PyTorch: eager (the ``default`` variant), ``torch.compile``, or ``tuned`` (eager with LRN
-as a 1x1 convolution, channels_last and glibc's allocator kept from unmapping freed activations),
-NCHW (native) or channels_last (``nhwc``).
+as a 1x1 convolution, channels_last, glibc's allocator kept from unmapping freed activations, and
+cuDNN autotuning on GPU), NCHW (native) or channels_last (``nhwc``).
 
 TF SAME padding is asymmetric for stride 4 on 224 (3 before, 4 after), which
 ``Conv2d(padding=...)`` cannot express, so each conv pads explicitly with ``F.pad``.
@@ -110,6 +110,8 @@ class TorchBackend:
             torch.set_num_threads(config.threads)
             torch.set_num_interop_threads(config.threads)
         self.device = _device(config.device)
+        if self.device.type == "cuda" and tuned:
+            torch.backends.cudnn.benchmark = True  # cuDNN autotunes each conv for the fixed shapes; GPU only
         if self.device.type == "cuda" and config.tf32 is not None:
             torch.backends.cuda.matmul.allow_tf32 = config.tf32
             torch.backends.cudnn.allow_tf32 = config.tf32
@@ -286,7 +288,7 @@ class TorchBackend:
         }
         if self.device.type == "cuda":
             info |= {"device_name": torch.cuda.get_device_name(self.device), "cuda": torch.version.cuda,
-                     "cudnn": torch.backends.cudnn.version(),
+                     "cudnn": torch.backends.cudnn.version(), "cudnn_benchmark": torch.backends.cudnn.benchmark,
                      "tf32": {"matmul": torch.backends.cuda.matmul.allow_tf32,
                               "cudnn": torch.backends.cudnn.allow_tf32}}
         return info
