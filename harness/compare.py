@@ -88,10 +88,11 @@ def _warnings(summary_a: pd.DataFrame, env_a: dict, summary_b: pd.DataFrame, env
     return warnings
 
 
-def _p_value(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) == 0 or len(b) == 0:
+def p_value(a: np.ndarray | None, b: np.ndarray | None, alternative: str = "two-sided") -> float:
+    """Mann-Whitney U p-value of steps ``a`` against steps ``b`` (``greater``: ``a`` slower); NaN without steps."""
+    if a is None or b is None or len(a) == 0 or len(b) == 0:
         return float("nan")
-    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return float(mannwhitneyu(a, b, alternative=alternative).pvalue)
 
 
 def _only(ok: pd.DataFrame, other: pd.DataFrame, name: str, common: set, extras: list[str]) -> list[str]:
@@ -142,7 +143,7 @@ def compare_runs(run_a: str | Path, run_b: str | Path, fail_above: float | None 
         "median_a_s": matched["median_s_a"],
         "median_b_s": matched["median_s_b"],
         "ratio": matched["median_s_b"] / matched["median_s_a"],
-        "p_value": [_p_value(samples_a.get(key_of(r), np.array([])), samples_b.get(key_of(r), np.array([])))
+        "p_value": [p_value(samples_a.get(key_of(r), np.array([])), samples_b.get(key_of(r), np.array([])))
                     for _, r in matched.iterrows()],
     })
     table["significant"] = table["p_value"] < SIGNIFICANT_P

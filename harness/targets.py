@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
-from .compare import SIGNIFICANT_P
+from .compare import SIGNIFICANT_P, p_value
 from .plots import key_of, step_samples
 from .results import read_run
 
@@ -30,13 +29,6 @@ def _seed_rows(summary: pd.DataFrame) -> pd.DataFrame:
     for column, value in SEED_SETTING.items():
         ok = ok[ok[column] == value]
     return ok
-
-
-def _p_slower(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    """One-sided Mann-Whitney U p-value that steps ``a`` take longer than steps ``b``; NaN without steps."""
-    if a is None or b is None or len(a) == 0 or len(b) == 0:
-        return float("nan")
-    return float(mannwhitneyu(a, b, alternative="greater").pvalue)
 
 
 def check(run_dir: str | Path) -> tuple[list[str], bool]:
@@ -62,13 +54,13 @@ def check(run_dir: str | Path) -> tuple[list[str], bool]:
             target = PCT_TARGETS[mode]
             lines.append(f"{verdict(best.pct_of_peak >= target)} {fw:<11} {mode:<17} best variant {best.variant!s:<8}"
                          f" {best.gflops_per_s:7.1f} GFLOP/s = {best.pct_of_peak:5.1f}% of peak (target {target:g}%)")
-    tf = rows[(rows["framework"] == "tensorflow") & (rows["variant"] == "default")].set_index("mode")
-    seed = rows[rows["framework"] == "tf1-seed"].set_index("mode")
+    tf_default = rows[(rows["framework"] == "tensorflow") & (rows["variant"] == "default")]
+    tf = {r["mode"]: r for _, r in tf_default.iterrows()}
+    seed = {r["mode"]: r for _, r in rows[rows["framework"] == "tf1-seed"].iterrows()}
     samples = step_samples(steps)
-    for mode in tf.index.intersection(seed.index):
-        ratio = tf.at[mode, "median_s"] / seed.at[mode, "median_s"]
-        p = _p_slower(samples.get(key_of(tf.loc[mode].to_dict() | {"mode": mode})),
-                      samples.get(key_of(seed.loc[mode].to_dict() | {"mode": mode})))
+    for mode in [m for m in tf if m in seed]:
+        ratio = tf[mode]["median_s"] / seed[mode]["median_s"]
+        p = p_value(samples.get(key_of(tf[mode])), samples.get(key_of(seed[mode])), alternative="greater")
         if ratio <= 1.0:
             why = "not slower"
         elif np.isnan(p):
@@ -76,7 +68,7 @@ def check(run_dir: str | Path) -> tuple[list[str], bool]:
         else:
             why = f"{'slower' if p < SIGNIFICANT_P else 'not significantly slower'}: one-sided Mann-Whitney p = {p:.2g}"
         lines.append(f"{verdict(ratio <= 1.0 or p >= SIGNIFICANT_P)} tensorflow default vs the seed's TF1 program, "
-                     f"{mode}: {tf.at[mode, 'median_s'] * 1e3:.1f} ms vs {seed.at[mode, 'median_s'] * 1e3:.1f} ms "
+                     f"{mode}: {tf[mode]['median_s'] * 1e3:.1f} ms vs {seed[mode]['median_s'] * 1e3:.1f} ms "
                      f"(ratio {ratio:.3f}, {why}; target: not slower at p < {SIGNIFICANT_P:g})")
     harness = env.get("harness") or {}
     if harness.get("overhead_per_step_s") is not None:
