@@ -20,20 +20,22 @@ class Entry:
     """A registered backend: where it lives, what it imports, the pip extra to install, its
     execution variants and the layouts it can use inside (the default and native one first).
     ``default`` is what a user gets out of the box: TensorFlow's ``tf.function`` graph mode,
-    PyTorch's eager mode, ``jax.jit``."""
+    PyTorch's eager mode, ``jax.jit``. ``process_wide``: variants whose settings reach the whole
+    process (and so any other backend built in it)."""
 
     target: str
     requires: tuple[str, ...]
     extra: str
     variants: tuple[str, ...] = ("default",)
     layouts: tuple[str, ...] = ("nhwc",)
+    process_wide: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, Entry] = {
     "tensorflow": Entry("frameworks.tensorflow_backend:TensorFlowBackend", ("tensorflow",), "tensorflow",
                         ("default", "eager", "xla"), ("nhwc", "nchw")),
     "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile", "tuned"),
-                   ("nchw", "nhwc")),
+                   ("nchw", "nhwc"), process_wide=("tuned",)),  # glibc allocator settings, cuDNN autotuning
     "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default",), ("nhwc",)),
     "tf1-seed": Entry("frameworks.tf1_seed_backend:Tf1SeedBackend", ("tensorflow",), "tensorflow", ("session",),
                       ("nhwc",)),

@@ -1,4 +1,4 @@
-"""The ``alexbench`` command: run, parity, layers, env, report, compare."""
+"""The ``alexbench`` command: run, parity, layers, peak, ab, targets, env, report, compare."""
 
 from __future__ import annotations
 
@@ -166,6 +166,24 @@ def build_parser() -> Parser:
     peak.add_argument("--device", default="auto", choices=frameworks.base.DEVICES)
     peak.add_argument("--threads", default=None, metavar="N", help="cores and threads for every framework")
     peak.add_argument("--seconds", default="3", metavar="S", help="seconds per product (default 3)")
+
+    ab = sub.add_parser("ab", help="two variants in one process, in alternating rounds (drift-free A/B)",
+                        description="Build A and B in one worker process and time them in rounds: a block of "
+                        "steps of A, then of B, the order alternating each round, so drift between processes "
+                        "cannot decide the comparison. A and B must share a framework runtime (variants of one "
+                        "framework, or tensorflow and tf1-seed). Example: alexbench ab tensorflow tf1-seed")
+    ab.add_argument("a", metavar="A", help="framework[:variant], e.g. tensorflow or torch:compile")
+    ab.add_argument("b", metavar="B", help="framework[:variant], e.g. tf1-seed")
+    ab.add_argument("--modes", default=",".join(DEFAULT_MODES), help=f"comma list of {', '.join(MODES)} "
+                    f"(default {','.join(DEFAULT_MODES)})")
+    _model_flags(ab, "32", ["on", "off"])
+    ab.add_argument("--rounds", default="10", metavar="N", help="rounds per mode, at least 2; p < 0.01 needs "
+                    "8 or more (default 10)")
+    ab.add_argument("--steps", default="10", metavar="N", help="timed steps per block (default 10)")
+    ab.add_argument("--burn-in", default="10", metavar="N", help="untimed steps of each first (default 10)")
+    ab.add_argument("--threads", default=None, metavar="N", help="cores and threads for the process")
+    ab.add_argument("--timeout", default="1800", metavar="S", help="seconds per mode (default 1800)")
+    ab.add_argument("--fail-if-slower", action="store_true", help="exit 1 when A is slower than B at p < 0.01")
 
     targets = sub.add_parser("targets", help="a run's figures against the performance targets",
                              description="Percent of peak per framework's best variant, TensorFlow against the "
@@ -495,6 +513,75 @@ def cmd_env(args) -> int:
     return 0
 
 
+def _ab_side(checks: Checks, text: str) -> tuple[str, str] | None:
+    """``framework[:variant]`` checked against the registry and what is installed."""
+    fw, _, variant = text.partition(":")
+    if fw not in frameworks.NAMES:
+        checks.problems.append(f"unknown framework {fw!r}; choose from {', '.join(frameworks.NAMES)}")
+        return None
+    variants = frameworks.entry(fw).variants
+    variant = variant or variants[0]
+    if variant not in variants:
+        checks.problems.append(f"{fw} has no variant {variant!r}; choose from {', '.join(variants)}")
+        return None
+    if frameworks.missing_message(fw):
+        checks.problems.append(frameworks.missing_message(fw))
+        return None
+    return fw, variant
+
+
+def _ab_pair(checks: Checks, a: tuple[str, str] | None, b: tuple[str, str] | None) -> None:
+    """Why A and B cannot share one process, if they cannot."""
+    if a is None or b is None:
+        return
+    if a == b:
+        checks.problems.append(f"A and B are both {a[0]}:{a[1]}; name two different variants")
+    elif frameworks.entry(a[0]).requires != frameworks.entry(b[0]).requires:
+        checks.problems.append(f"{a[0]} and {b[0]} are different frameworks, whose thread pools would meet in one "
+                               "process; compare them with alexbench run and alexbench compare")
+    else:
+        for fw, variant in (a, b):
+            if variant in frameworks.entry(fw).process_wide:
+                checks.problems.append(f"{fw}:{variant} changes process-wide settings, so it cannot share a "
+                                       "process with another variant")
+
+
+def cmd_ab(args) -> int:
+    from .ab import ABResult, format_ab
+
+    checks = Checks()
+    a, b = _ab_side(checks, args.a), _ab_side(checks, args.b)
+    _ab_pair(checks, a, b)
+    modes = checks.choices("--modes", args.modes, MODES)
+    spec = _spec(args, checks)
+    rounds = checks.integer("--rounds", args.rounds, 2)
+    steps = checks.integer("--steps", args.steps, 1)
+    burn_in = checks.integer("--burn-in", args.burn_in, 0)
+    threads = checks.integer("--threads", args.threads, 1)
+    timeout = checks.number("--timeout", args.timeout, 1)
+    checks.done()
+    setting = dict(lrn=spec.lrn, heads=spec.heads, batch_size=spec.batch_size, image_size=spec.image_size,
+                   device=args.device, threads=threads, burn_in=burn_in, steps=steps)
+    name_a, name_b = (f"{fw} {variant}" for fw, variant in (a, b))
+    results, failures, device = [], [], args.device
+    for mode in modes:
+        case_a, case_b = (Case(fw, mode, variant=variant, **setting) for fw, variant in (a, b))
+        job = {"kind": "ab", "case": case_a.to_dict(), "other": case_b.to_dict(), "rounds": rounds}
+        result = run_worker(job, timeout, worker_env(case_a)).result
+        if result["status"] != "ok":
+            failures.append(f"{mode}: {result['status']}: {result.get('error', '')}")
+            continue
+        results.append(ABResult(mode, result["a"], result["b"]))
+        device = result["describe"][0].get("device_name") or device
+    if results:
+        print(format_ab(f"{name_a} (A) vs {name_b} (B), one process on {device}: batch {spec.batch_size}, "
+                        f"{spec.image_size} px, LRN {'on' if spec.lrn else 'off'}, {rounds} rounds of {steps} "
+                        "timed steps per mode", name_a, name_b, results))
+    print("\n".join(failures), file=sys.stderr)
+    slower = args.fail_if_slower and any(r.verdict == "slower" for r in results)
+    return 1 if failures or slower else 0
+
+
 def cmd_report(args) -> int:
     from .report import write_report
     from .results import newest_run
@@ -527,8 +614,7 @@ def cmd_compare(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "parity": cmd_parity, "layers": cmd_layers, "peak": cmd_peak, "targets": cmd_targets,
-            "env": cmd_env,
-            "report": cmd_report, "compare": cmd_compare}
+            "ab": cmd_ab, "env": cmd_env, "report": cmd_report, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,8 @@ JOB is a JSON file: ``{"kind": "bench", "case": {...}}`` to time a case, or
 write the output and gradients (for ``train_step``: the parameters after ``steps``
 training steps) to an ``.npz``; ``{"kind": "peak", "case": {...}, "seconds": S}`` to
 measure the framework's fp32 ceiling (harness/peak.py); ``{"kind": "layers", "case": {...}}`` to
-time each layer alone (harness/layers.py). RESULT receives a JSON object with a
+time each layer alone (harness/layers.py); ``{"kind": "ab", "case": {...}, "other": {...}, "rounds": R}``
+to time two backends in this one process, in alternating blocks (harness/ab.py). RESULT receives a JSON object with a
 ``status``; a worker that dies before writing it is reported by the runner from its
 exit code and stderr. Progress goes to stdout as ``@progress N`` lines.
 """
@@ -27,6 +28,7 @@ from frameworks.base import Unsupported
 from frameworks.spec import mode_flops
 from frameworks.weights import canonical_weights, load_images, load_weights, random_images, random_labels
 
+from .ab import time_rounds
 from .cases import Case
 from .layers import run_layers
 from .peak import measure_peak
@@ -59,9 +61,6 @@ def build(case: Case, weights: dict, images: np.ndarray, tf32: bool | None):
     if case.mode == "train_step":
         backend.set_labels(random_labels(case.spec, case.seed))
     return backend
-
-
-
 
 
 def progress(done: int, state={"last": 0.0}) -> None:  # noqa: B006 (a throttle's memory)
@@ -118,7 +117,17 @@ def run_peak(job: dict) -> dict:
     return {"status": "ok"} | measure_peak(case.framework, case.device, case.threads, job["seconds"])
 
 
-JOBS = {"bench": run_bench, "parity": run_parity, "peak": run_peak, "layers": run_layers}
+def run_ab(job: dict) -> dict:
+    """Both cases (same mode and setting, hence the same weights and batch) in this process, in rounds."""
+    a, b = (Case.from_dict(job[k]) for k in ("case", "other"))
+    weights, images = canonical_weights(a.spec, a.seed), random_images(a.spec, a.seed)
+    backends = [build(case, weights, images, case.tf32) for case in (a, b)]
+    steps = [(getattr(backend, case.mode), backend.block) for case, backend in zip((a, b), backends, strict=True)]
+    rounds = time_rounds(*steps, a.burn_in, job["rounds"], a.steps)
+    return {"status": "ok", "describe": [describe(backend) for backend in backends]} | rounds
+
+
+JOBS = {"bench": run_bench, "parity": run_parity, "peak": run_peak, "layers": run_layers, "ab": run_ab}
 
 
 def classify(error: BaseException) -> str:

@@ -51,6 +51,14 @@ CASES = [
     (["report", "/nonexistent"], "run folder /nonexistent does not exist"),
     (["compare", "/nonexistent", "/nonexistent"], "does not exist"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["ab", "fake-sleep"], "the following arguments are required: B"),
+    (["ab", "caffe", "fake-sleep"], "unknown framework 'caffe'"),
+    (["ab", "fake-sleep", "fake-sleep"], "A and B are both fake-sleep:default; name two different variants"),
+    (["ab", "fake-sleep:turbo", "fake-slow"], "fake-sleep has no variant 'turbo'; choose from default"),
+    (["ab", "tensorflow", "torch"], "tensorflow and torch are different frameworks"),
+    (["ab", "torch", "torch:tuned"], "torch:tuned changes process-wide settings"),
+    (["ab", "fake-sleep", "fake-slow", "--rounds", "1"], "--rounds must be >= 2, got 1"),
+    (["ab", "fake-sleep", "fake-slow", "--modes", "backward"], "unknown mode 'backward'"),
 ]
 
 
