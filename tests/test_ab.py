@@ -45,7 +45,7 @@ def test_rounds_alternate_which_side_goes_first():
         return (lambda: calls.append(name)), (lambda _: None)
 
     result = time_rounds(side("a"), side("b"), burn_in=2, rounds=4, steps=3)
-    assert calls[:4] == ["a", "a", "b", "b"]  # burn-in (the first step of each is its compile step)
+    assert calls[:4] == ["a", "a", "b", "b"]  # each burns in first
     blocks = ["".join(calls[i: i + 4]) for i in range(4, len(calls), 4)]  # 1 untimed + 3 timed steps each
     assert blocks == ["aaaa", "bbbb", "bbbb", "aaaa", "aaaa", "bbbb", "bbbb", "aaaa"]
     assert [len(r) for r in result["a"]] == [3] * 4 and [len(r) for r in result["b"]] == [3] * 4
