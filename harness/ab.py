@@ -72,6 +72,16 @@ class ABResult:
         return "slower" if np.median(self.ratios) > 1 else "faster"
 
 
+def steps_csv(results: list[ABResult], name_a: str, name_b: str) -> str:
+    """Every timed step as CSV: mode, side (A or B), variant (framework and variant), round, step, seconds."""
+    lines = ["mode,side,variant,round,step,seconds"]
+    for r in results:
+        for side, name, rounds in (("A", name_a, r.a), ("B", name_b, r.b)):
+            lines += [f"{r.mode},{side},{name},{i},{j},{t!r}"
+                      for i, times in enumerate(rounds) for j, t in enumerate(times)]
+    return "\n".join(lines) + "\n"
+
+
 def format_ab(title: str, name_a: str, name_b: str, results: list[ABResult]) -> str:
     """The comparison table, a line per mode, and what each verdict means."""
     lines = [title, f"{'mode':<17} {'A ms':>8} {'B ms':>8} {'A/B':>6} {'A faster':>9} {'p':>8}  verdict"]

@@ -184,6 +184,8 @@ def build_parser() -> Parser:
     ab.add_argument("--threads", default=None, metavar="N", help="cores and threads for the process")
     ab.add_argument("--timeout", default="1800", metavar="S", help="seconds per mode (default 1800)")
     ab.add_argument("--fail-if-slower", action="store_true", help="exit 1 when A is slower than B at p < 0.01")
+    ab.add_argument("--csv", metavar="FILE", help="also write every timed step (mode, side, variant, round, step, "
+                    "seconds) to FILE")
 
     targets = sub.add_parser("targets", help="a run's figures against the performance targets",
                              description="Percent of peak per framework's best variant, TensorFlow against the "
@@ -547,7 +549,8 @@ def _ab_pair(checks: Checks, a: tuple[str, str] | None, b: tuple[str, str] | Non
 
 
 def cmd_ab(args) -> int:
-    from .ab import ABResult, format_ab
+    from .ab import ABResult, format_ab, steps_csv
+    from .results import write_atomic
 
     checks = Checks()
     a, b = _ab_side(checks, args.a), _ab_side(checks, args.b)
@@ -559,6 +562,9 @@ def cmd_ab(args) -> int:
     burn_in = checks.integer("--burn-in", args.burn_in, 0)
     threads = checks.integer("--threads", args.threads, 1)
     timeout = checks.number("--timeout", args.timeout, 1)
+    csv = Path(args.csv) if args.csv else None
+    if csv is not None and (csv.is_dir() or not csv.parent.is_dir() or not os.access(csv.parent, os.W_OK)):
+        checks.problems.append(f"--csv {csv} cannot be written")
     checks.done()
     setting = dict(lrn=spec.lrn, heads=spec.heads, batch_size=spec.batch_size, image_size=spec.image_size,
                    device=args.device, threads=threads, burn_in=burn_in, steps=steps)
@@ -577,6 +583,9 @@ def cmd_ab(args) -> int:
         print(format_ab(f"{name_a} (A) vs {name_b} (B), one process on {device}: batch {spec.batch_size}, "
                         f"{spec.image_size} px, LRN {'on' if spec.lrn else 'off'}, {rounds} rounds of {steps} "
                         "timed steps per mode", name_a, name_b, results))
+        if csv is not None:
+            write_atomic(csv, steps_csv(results, name_a, name_b))
+            print(f"steps: {csv}")
     print("\n".join(failures), file=sys.stderr)
     slower = args.fail_if_slower and any(r.verdict == "slower" for r in results)
     return 1 if failures or slower else 0

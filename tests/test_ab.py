@@ -1,6 +1,7 @@
 """``alexbench ab``: rounds alternate, the verdict follows a Wilcoxon test, both sides share one process."""
 
 import numpy as np
+import pandas as pd
 
 from harness.ab import ABResult, time_rounds
 from tests.clitools import alexbench
@@ -51,13 +52,18 @@ def test_rounds_alternate_which_side_goes_first():
     assert [len(r) for r in result["a"]] == [3] * 4 and [len(r) for r in result["b"]] == [3] * 4
 
 
-def test_the_slower_side_is_found_in_one_process():
+def test_the_slower_side_is_found_in_one_process(tmp_path):
     """fake-slow sleeps 20 times longer per step than fake-sleep: with 8 rounds the test can tell."""
     done = alexbench("ab", "fake-slow", "fake-sleep", "--modes", "forward", "--rounds", "8", "--steps", "2",
-                     "--burn-in", "0", "--batch-size", "1", "--image-size", "66", "--fail-if-slower")
+                     "--burn-in", "0", "--batch-size", "1", "--image-size", "66", "--fail-if-slower",
+                     "--csv", str(tmp_path / "ab.csv"))
     assert done.returncode == 1, done.stderr
     (line,) = [ln for ln in done.stdout.splitlines() if ln.startswith("forward ")]
     assert line.endswith("fake-slow default is slower") and " 0/8 " in line
+    steps = pd.read_csv(tmp_path / "ab.csv")
+    assert len(steps) == 2 * 8 * 2 and set(steps["round"]) == set(range(8))
+    a, b = (steps[steps.side == side] for side in "AB")
+    assert set(a.variant) == {"fake-slow default"} and a.seconds.min() >= 0.2 > b.seconds.max()
 
 
 def test_a_mode_one_side_cannot_run_is_reported_after_the_table():

@@ -59,6 +59,7 @@ CASES = [
     (["ab", "torch", "torch:tuned"], "torch:tuned changes process-wide settings"),
     (["ab", "fake-sleep", "fake-slow", "--rounds", "1"], "--rounds must be >= 2, got 1"),
     (["ab", "fake-sleep", "fake-slow", "--modes", "backward"], "unknown mode 'backward'"),
+    (["ab", "fake-sleep", "fake-slow", "--csv", "/nonexistent/ab.csv"], "--csv /nonexistent/ab.csv cannot be written"),
 ]
 
 
