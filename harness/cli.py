@@ -586,7 +586,8 @@ def cmd_ab(args) -> int:
         if csv is not None:
             write_atomic(csv, steps_csv(results, name_a, name_b))
             print(f"steps: {csv}")
-    print("\n".join(failures), file=sys.stderr)
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
     slower = args.fail_if_slower and any(r.verdict == "slower" for r in results)
     return 1 if failures or slower else 0
 
