@@ -109,8 +109,10 @@ class TorchBackend:
             torch.set_num_threads(config.threads)
             torch.set_num_interop_threads(config.threads)
         self.device = _device(config.device)
-        bands = {out: _band(out, self.device) for name, _, _, out in CONVS if name in LRN_AFTER}
-        self.lrn = functools.partial(_lrn_banded, bands=bands) if tuned else _lrn
+        self.lrn = _lrn
+        if tuned:
+            bands = {out: _band(out, self.device) for name, _, _, out in CONVS if name in LRN_AFTER}
+            self.lrn = functools.partial(_lrn_banded, bands=bands)
         if self.device.type == "cuda" and tuned:
             torch.backends.cudnn.benchmark = True  # cuDNN autotunes each conv for the fixed shapes; GPU only
         if self.device.type == "cuda" and config.tf32 is not None:
