@@ -518,16 +518,18 @@ def cmd_env(args) -> int:
 def _ab_side(checks: Checks, text: str) -> tuple[str, str] | None:
     """``framework[:variant]`` checked against the registry and what is installed."""
     fw, _, variant = text.partition(":")
-    if fw not in frameworks.NAMES:
-        checks.problems.append(f"unknown framework {fw!r}; choose from {', '.join(frameworks.NAMES)}")
+    try:
+        variants = frameworks.entry(fw).variants
+    except frameworks.UnknownBackend as e:
+        checks.problems.append(str(e))
         return None
-    variants = frameworks.entry(fw).variants
     variant = variant or variants[0]
     if variant not in variants:
         checks.problems.append(f"{fw} has no variant {variant!r}; choose from {', '.join(variants)}")
         return None
-    if frameworks.missing_message(fw):
-        checks.problems.append(frameworks.missing_message(fw))
+    missing = frameworks.missing_message(fw)
+    if missing:
+        checks.problems.append(missing)
         return None
     return fw, variant
 
