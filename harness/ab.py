@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ class ABResult:
     a: list[list[float]]
     b: list[list[float]]
 
-    @property
+    @cached_property
     def ratios(self) -> np.ndarray:
         """Per round, A's median over B's."""
         return np.array([np.median(x) / np.median(y) for x, y in zip(self.a, self.b, strict=True)])
@@ -57,7 +58,7 @@ class ABResult:
     def median_b(self) -> float:
         return float(np.median(np.concatenate(self.b)))
 
-    @property
+    @cached_property
     def p_value(self) -> float:
         logs = np.log(self.ratios)
         if np.count_nonzero(logs) == 0:
