@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch,tensorflow,jax-cuda,dev || echo all,dev)
 ALEXBENCH := $(BIN)/alexbench
 
-.PHONY: setup bench-all bench-quick bench-perf bench-layers report test lint clean-venv
+.PHONY: setup bench-all bench-quick bench-perf bench-layers report test test-fast lint clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,13 @@ report: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Everything but the end-to-end runs of real frameworks (marked slow): a few minutes.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

@@ -19,9 +19,13 @@ from .spec import ModelSpec, SpecError
 class Entry:
     """A registered backend: where it lives, what it imports, the pip extra to install, its
     execution variants and the layouts it can use inside (the default and native one first).
-    ``default`` is what a user gets out of the box: TensorFlow's ``tf.function`` graph mode,
-    PyTorch's eager mode, ``jax.jit``. ``process_wide``: variants whose settings reach the whole
-    process (and so any other backend built in it)."""
+
+    ``default`` is what a user gets out of the box, and ``default_label`` says what that is (TensorFlow's
+    ``tf.function`` graph mode, PyTorch's eager mode, ``jax.jit``). ``process_wide``: variants whose settings
+    reach the whole process (and so any other backend built in it). ``peak_as``: the framework whose kernels
+    it runs, whose ceiling is its own. ``backward_runs_forward``: its per-layer backward step runs the layer's
+    forward again. ``reference``: what it is when it is a reference beside the frameworks, not one of them.
+    ``distributed``: where its data-parallel and hybrid backend lives (frameworks/distributed.py)."""
 
     target: str
     requires: tuple[str, ...]
@@ -29,16 +33,24 @@ class Entry:
     variants: tuple[str, ...] = ("default",)
     layouts: tuple[str, ...] = ("nhwc",)
     process_wide: tuple[str, ...] = ()
+    default_label: str = ""
+    peak_as: str | None = None
+    backward_runs_forward: bool = False
+    reference: str | None = None
+    distributed: str | None = None
 
 
 REGISTRY: dict[str, Entry] = {
     "tensorflow": Entry("frameworks.tensorflow_backend:TensorFlowBackend", ("tensorflow",), "tensorflow",
-                        ("default", "eager", "xla"), ("nhwc", "nchw")),
+                        ("default", "eager", "xla"), ("nhwc", "nchw"), default_label="graph",
+                        backward_runs_forward=True),  # TensorFlowBackend.layer_ops says why
     "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile", "tuned"),
-                   ("nchw", "nhwc"), process_wide=("tuned",)),  # glibc allocator settings, cuDNN autotuning
-    "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default",), ("nhwc",)),
+                   ("nchw", "nhwc"), process_wide=("tuned",),  # glibc allocator settings, cuDNN autotuning
+                   default_label="eager"),
+    "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default",), ("nhwc",),
+                 default_label="jit"),
     "tf1-seed": Entry("frameworks.tf1_seed_backend:Tf1SeedBackend", ("tensorflow",), "tensorflow", ("session",),
-                      ("nhwc",)),
+                      ("nhwc",), peak_as="tensorflow", reference="the seed's TF1 program"),
 }
 
 

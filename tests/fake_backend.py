@@ -7,6 +7,7 @@ import signal
 import time
 
 STEP_S = 0.01  # what the sleeping backend's step takes
+GROW_BYTES = 64 << 20
 
 
 class SleepBackend:
@@ -87,9 +88,20 @@ class SlowBackend(SleepBackend):
         time.sleep(0.2)
 
 
+class GrowBackend(SleepBackend):
+    """Keeps GROW_BYTES more resident memory from its first step on: the steps' own memory."""
+
+    held: list = []
+
+    def step(self):
+        if not GrowBackend.held:
+            GrowBackend.held.append(b"\x01" * GROW_BYTES)  # written, so every page is resident
+        time.sleep(STEP_S)
+
+
 FAKES = {
     "fake-sleep": "SleepBackend", "fake-crash": "CrashBackend", "fake-segv": "SegfaultBackend",
     "fake-abort": "AbortBackend", "fake-hang": "HangBackend", "fake-oom": "HostOomBackend",
-    "fake-cuda-oom": "CudaOomBackend", "fake-slow": "SlowBackend",
+    "fake-cuda-oom": "CudaOomBackend", "fake-slow": "SlowBackend", "fake-grow": "GrowBackend",
 }
 PLUGINS = ",".join(f"{name}=tests.fake_backend:{cls}" for name, cls in FAKES.items())

@@ -7,16 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.results import (
-    ENV_JSON,
-    STEPS_COLUMNS,
-    STEPS_CSV,
-    SUMMARY_COLUMNS,
-    SUMMARY_CSV,
-    write_json,
-    write_table,
-)
-from harness.timing import statistics
+from harness.core.files import write_json
+from harness.results.schema import ENV_JSON, STEPS_COLUMNS, STEPS_CSV, SUMMARY_COLUMNS, SUMMARY_CSV
+from harness.results.stats import statistics
+from harness.results.tables import write_table
 
 # Median seconds per batch 32 on the synthetic machine, by framework, mode and LRN.
 BASE_S = {"tensorflow": 0.040, "torch": 0.030, "jax": 0.035}

@@ -5,12 +5,13 @@ import pytest
 import frameworks
 from frameworks.spec import ModelSpec
 from frameworks.weights import canonical_weights, random_images
-from harness import parity
-from harness.results import read_run
+from harness.analysis import parity
+from harness.results.tables import read_run
 from tests.clitools import only_run, tiny_run
 
 INSTALLED = [fw for fw in frameworks.available() if fw in ("tensorflow", "torch", "jax")]
-pytestmark = pytest.mark.skipif(not INSTALLED, reason="no framework installed")
+pytestmark = [pytest.mark.slow,  # end-to-end runs of real frameworks
+              pytest.mark.skipif(not INSTALLED, reason="no framework installed")]
 
 # Mixed precision rounds every layer's inputs to the compute type: unit roundoff u = 2^-8 for
 # bf16 (7 stored mantissa bits) and 2^-11 for fp16 (10). Products accumulate in fp32, so the

@@ -6,8 +6,9 @@ import re
 import pandas as pd
 import pytest
 
-from harness.report import write_report
-from harness.results import STEPS_CSV, SUMMARY_CSV, ResultsError
+from harness.present.report import write_report
+from harness.results.schema import STEPS_CSV, SUMMARY_CSV
+from harness.results.tables import ResultsError
 from tests.fixtures_runs import ALL_VARIANTS, FAILED, snapshot, write_run
 
 UNSUPPORTED = {"framework": "jax", "precision": "fp16", "status": "unsupported",

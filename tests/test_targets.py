@@ -2,17 +2,11 @@
 
 import numpy as np
 
-from harness.results import (
-    CASE_KEY,
-    ENV_JSON,
-    STEPS_COLUMNS,
-    STEPS_CSV,
-    SUMMARY_COLUMNS,
-    SUMMARY_CSV,
-    write_json,
-    write_table,
-)
-from harness.targets import check
+from harness.analysis.targets import check
+from harness.core.cases import CASE_KEY
+from harness.core.files import write_json
+from harness.results.schema import ENV_JSON, STEPS_COLUMNS, STEPS_CSV, SUMMARY_COLUMNS, SUMMARY_CSV
+from harness.results.tables import write_table
 from tests.clitools import alexbench
 
 BASE = {"variant": "default", "lrn": True, "heads": False, "batch_size": 32, "image_size": 224, "precision": "fp32",

@@ -1,0 +1,61 @@
+"""``alexbench parity``: every installed backend against the float64 NumPy reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import frameworks
+from frameworks.spec import ModelSpec
+from frameworks.weights import WeightsError, canonical_weights, load_images, load_weights, random_images
+from harness.analysis import parity
+from harness.core.errors import UserError
+from harness.present import terminal, views
+
+from .options import MODEL_OPTIONS, OPTIONS, PARITY_TIMEOUT, Checks
+from .plan import readable
+
+
+def model_spec(args, checks: Checks) -> ModelSpec | None:
+    """The model the flags describe (None, with the problem noted, when a size is wrong)."""
+    batch = checks.value(MODEL_OPTIONS["batch_size"], args.batch_size)
+    size = checks.value(MODEL_OPTIONS["image_size"], args.image_size)
+    if batch is None or size is None:
+        return None
+    return ModelSpec(batch, size, args.lrn == "on", args.heads)
+
+
+def installed(names: list[str], what: str) -> list[str]:
+    """The installed ones of ``names``; a line for each missing one; a UserError when none is."""
+    present = [fw for fw in names if frameworks.missing_message(fw) is None]
+    for fw in names:
+        if fw not in present:
+            print(frameworks.missing_message(fw))
+    if not present:
+        raise UserError(f"no framework to {what} is installed")
+    return present
+
+
+def cmd_parity(args) -> int:
+    checks = Checks()
+    fws = checks.value(OPTIONS["frameworks"], args.frameworks)
+    timeout = checks.value(PARITY_TIMEOUT, args.timeout)
+    args.heads = args.heads or args.train
+    spec = model_spec(args, checks)
+    readable(checks, "--weights", args.weights)
+    readable(checks, "--images", args.images)
+    if args.dump and Path(args.dump).exists() and not Path(args.dump).is_dir():
+        checks.problems.append(f"--dump {args.dump} is not a folder")
+    checks.done()
+    try:
+        weights = load_weights(args.weights, spec) if args.weights else canonical_weights(spec)
+        images = load_images(args.images, spec) if args.images else random_images(spec)
+    except WeightsError as e:
+        raise UserError(str(e)) from None
+    present = installed(fws, "check")
+    dump = None
+    if args.dump:
+        dump = Path(args.dump)
+        dump.mkdir(parents=True, exist_ok=True)
+    results = parity.check(spec, weights, images, present, args.device, timeout, dump, args.train)
+    terminal.show(views.parity_view(results))
+    return 0 if all(r.passed or r.status == "unsupported" for r in results) else 1

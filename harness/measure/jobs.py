@@ -1,0 +1,72 @@
+"""What a worker process can be asked to do, one function per kind of job (harness.measure.worker).
+
+Each takes the job (a dict read from JSON) and a progress callback (steps done), and returns the result
+object the worker writes back: ``status`` and what the job measured, raw (every step's time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from frameworks.spec import mode_flops
+from frameworks.weights import load_images, load_weights
+from harness.core.cases import Case
+
+from .backends import MemoryWatch, build, describe, seed_inputs
+from .layers import run_layers
+from .peak import measure_peak
+from .rounds import time_rounds
+from .timing import time_steps
+
+Progress = Callable[[int], None]
+
+
+def run_bench(job: dict, progress: Progress) -> dict:
+    """Time a case: burn-in and timed steps; the memory peak, and how far the steps took it above what was in use
+    just before the first of them (the memory the steps themselves need)."""
+    case = Case.from_dict(job["case"])
+    backend = build(case, *seed_inputs(case, job.get("weights")))
+    memory = MemoryWatch(backend)
+    m = time_steps(getattr(backend, case.mode), backend.block, case.burn_in, case.steps, progress)
+    peak, steps = memory.bytes()
+    return {"status": "ok", "describe": describe(backend), "burn_in": m.burn_in, "timed": m.timed,
+            "flops": mode_flops(case.spec, case.mode), "peak_mem_bytes": peak, "step_mem_bytes": steps}
+
+
+def run_parity(job: dict, progress: Progress) -> dict:
+    """Write the output and gradients (for ``train_step``: the parameters after ``steps`` training steps) of
+    the given weights and images to ``job["dump"]``, TF32 off."""
+    case = Case.from_dict(job["case"])
+    spec = case.spec
+    backend = build(case, load_weights(job["weights"], spec), load_images(job["images"], spec), tf32=False)
+    if case.mode == "train_step":
+        if job.get("labels"):
+            backend.set_labels(np.load(job["labels"]))
+        for _ in range(case.steps):
+            backend.block(backend.train_step())
+        tensors = {f"param/{k}": v for k, v in backend.params_to_numpy().items()}
+    else:
+        tensors = {"output": backend.output_to_numpy(backend.forward())}
+        tensors |= {f"grad/{k}": v for k, v in backend.grads_to_numpy(backend.forward_backward()).items()}
+    np.savez(job["dump"], **tensors)
+    return {"status": "ok", "describe": backend.describe()}
+
+
+def run_peak(job: dict, progress: Progress) -> dict:
+    case = Case.from_dict(job["case"])
+    return {"status": "ok"} | measure_peak(case.framework, case.device, case.threads, job["seconds"])
+
+
+def run_ab(job: dict, progress: Progress) -> dict:
+    """Both cases (same mode and setting, hence the same weights and batch) in this process, in rounds."""
+    a, b = (Case.from_dict(job[k]) for k in ("case", "other"))
+    weights, images = seed_inputs(a)
+    backends = [build(case, weights, images) for case in (a, b)]
+    steps = [(getattr(backend, case.mode), backend.block) for case, backend in zip((a, b), backends, strict=True)]
+    rounds = time_rounds(*steps, a.burn_in, job["rounds"], a.steps)
+    return {"status": "ok", "describe": [describe(backend) for backend in backends]} | rounds
+
+
+JOBS = {"bench": run_bench, "parity": run_parity, "peak": run_peak, "layers": run_layers, "ab": run_ab}

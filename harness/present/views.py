@@ -1,0 +1,124 @@
+"""What each command shows in the terminal, as tables and lines (harness.present.terminal prints them)."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.markup import escape
+
+from harness.analysis.ab import ABResult
+from harness.analysis.compare import CompareResult
+from harness.analysis.parity import TOLERANCE, ParityResult
+from harness.results.stats import peak_rate
+
+from .tables import Table
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f}"
+
+
+def run_tables(rows: list[dict]) -> list[Table]:
+    """Per model setting: rows framework, columns mode; mean +/- sd, median, ratio to the fastest."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in ok:
+        key = (r["lrn"], r["heads"], r["batch_size"], r["image_size"], r["variant"], r["precision"], r["layout"])
+        groups.setdefault(key, []).append(r)
+    tables = []
+    for (lrn, heads, batch, size, variant, precision, layout), group in groups.items():
+        modes = sorted({r["mode"] for r in group})
+        fastest = {m: min(r["median_s"] for r in group if r["mode"] == m) for m in modes}
+        title = (f"LRN {'on' if lrn else 'off'}{', FC heads' if heads else ''}, batch {batch}, "
+                 f"{size}x{size}, {precision}, {variant} variant, {layout}: ms per batch")
+        header = ["framework"] + [h for m in modes for h in (f"{m}\nmean +/- sd", "median", "x fastest")]
+        table = Table(header, title=title)
+        for fw in sorted({r["framework"] for r in group}):
+            cells = [fw]
+            for m in modes:
+                r = next((r for r in group if r["framework"] == fw and r["mode"] == m), None)
+                if r is None:
+                    cells += ["-", "-", "-"]
+                    continue
+                flag = " [yellow](unstable)[/]" if r["unstable"] else ""
+                cells += [f"{_ms(r['mean_s'])} +/- {_ms(r['std_s'])}{flag}", _ms(r["median_s"]),
+                          f"{r['median_s'] / fastest[m]:.2f}"]
+            table.rows.append(cells)
+        tables.append(table)
+    return tables
+
+
+def problem_lines(rows: list[dict]) -> list[str]:
+    """One red line per case that did not run: its setting, status and the first line of its error."""
+    lines = []
+    for r in rows:
+        if r["status"] != "ok":
+            error = "".join(str(r["error"]).splitlines()[:1])[:160]
+            line = (f"{r['framework']} {r['variant']} {r['mode']} lrn={'on' if r['lrn'] else 'off'} "
+                    f"{r['precision']} {r['layout']} b{r['batch_size']} {r['image_size']}px: {r['status']} - {error}")
+            lines.append(f"[red]{escape(line)}[/]")
+    return lines
+
+
+def peak_lines(peaks: dict[str, dict]) -> list[str]:
+    """One line per framework: matmul and conv GFLOP/s (median of steps, best step), then the machine's rate."""
+    lines = []
+    for fw, p in peaks.items():
+        if p.get("status") != "ok":
+            lines.append(f"{fw}: {p.get('status')} {p.get('error', '')}")
+            continue
+        lines.append(f"{fw:<11} matmul {p['matmul_n']}^3: {p['matmul_gflops_median']:7.1f} GFLOP/s "
+                     f"(best {p['matmul_gflops_best']:.1f}); conv2-shaped conv: {p['conv_gflops_median']:7.1f} "
+                     f"(best {p['conv_gflops_best']:.1f})")
+    ok = [p for p in peaks.values() if p.get("status") == "ok"]
+    if ok:
+        lines.append(f"machine peak (best median): {peak_rate(ok):.1f} GFLOP/s")
+    return lines
+
+
+def compare_view(result: CompareResult, chart: str) -> list[Table | str]:
+    """The comparison: the runs, warnings, a row per common case, the cases in one run only, the verdict."""
+    table = Table(["case", "median A (ms)", "median B (ms)", "B/A", "p", "significant"])
+    for _, r in result.table.iterrows():
+        verdict = ("slower" if r["ratio"] > 1 else "faster") if r["significant"] else "no"
+        table.rows.append([r["case"], f"{r['median_a_s'] * 1e3:.2f}", f"{r['median_b_s'] * 1e3:.2f}",
+                           f"{r['ratio']:.3f}x", "–" if np.isnan(r["p_value"]) else f"{r['p_value']:.2g}", verdict])
+    shown = [f"A: {result.run_a}", f"B: {result.run_b}"] + [f"warning: {w}" for w in result.warnings] + [table]
+    shown += [f"only in A: {c}" for c in result.only_a] + [f"only in B: {c}" for c in result.only_b]
+    shown.append(f"chart: {chart}")
+    if result.fail_above is not None:
+        failing = result.failing
+        shown.append(f"--fail-above {result.fail_above:g}: {len(failing)} significant slowdown(s) above it, "
+                     f"exit code {result.exit_code}")
+        shown += [f"  {r['case']}: {r['ratio']:.3f}x" for _, r in failing.iterrows()]
+    return shown
+
+
+def ab_view(title: str, name_a: str, name_b: str, results: list[ABResult]) -> list[Table | str]:
+    """The comparison table, a row per mode, and what each column means."""
+    words = {"slower": f"{name_a} is slower", "faster": f"{name_a} is faster",
+             "same": "no difference at p < 0.01"}
+    table = Table(["mode", "A ms", "B ms", "A/B", "A faster", "p", "verdict"], title=title, align="lrrrrrl")
+    for r in results:
+        table.rows.append([r.mode, f"{r.median_a * 1e3:.1f}", f"{r.median_b * 1e3:.1f}",
+                           f"{r.median_a / r.median_b:.3f}", f"{int(np.sum(r.ratios < 1))}/{len(r.ratios)}",
+                           f"{r.p_value:.2g}", words[r.verdict]])
+    return [table, f"A = {name_a}, B = {name_b}; ms: medians of every timed step; A faster: rounds where A's median "
+                   "was lower; p: Wilcoxon signed-rank on the rounds' ratios"]
+
+
+def parity_view(results: list[ParityResult]) -> list[Table | str]:
+    """Tensors down, frameworks across, relative errors, a mismatch marked; then a verdict per framework."""
+    ran = [r for r in results if r.status == "ok"]
+    shown: list[Table | str] = []
+    if ran:
+        table = Table(["tensor"] + [r.framework for r in ran])
+        for t in ran[0].errors:
+            table.rows.append([t] + [f"{r.errors[t]:.2e}{'!' if r.errors[t] > r.tolerance else ' '}" for r in ran])
+        shown.append(table)
+    for r in results:
+        verdict = "pass" if r.passed else ("FAIL" if r.status == "ok" else r.status)
+        detail = f": {r.message}" if r.message else (f" (max {max(r.errors.values()):.2e})" if r.errors else "")
+        shown.append(f"{r.framework}: {verdict}{detail}")
+    tolerance = results[0].tolerance if results else TOLERANCE
+    shown.append(f"relative error ||a-b||/||b|| against the float64 NumPy reference; tolerance {tolerance:g}")
+    return shown
