@@ -80,6 +80,7 @@ def write_run(path: Path, frameworks=tuple(BASE_S), modes=("forward", "forward_b
         stats = statistics(timed, batch, flops)
         summary.append(row | stats | {
             "compile_s": burn[0], "peak_mem_bytes": (200 + 50 * MODE_FACTOR[mode]) * 2**20 * batch / 32,
+            "step_mem_bytes": 40 * MODE_FACTOR[mode] * 2**20 * batch / 32,
             "pct_of_peak": 100 * stats["gflops_per_s"] / rate if rate else None})
         step_rows += [key | {"phase": phase, "step": i, "seconds": s}
                       for phase, values in (("burn_in", burn), ("timed", timed))

@@ -121,6 +121,7 @@ def _results(ok: pd.DataFrame, extras: list[str]) -> list[str]:
         ("GFLOP/s", lambda r: number(r["gflops_per_s"], ".1f")),
     ] + ([("% of peak", lambda r: number(peak[r.name], ".1f"))] if peak is not None else []) + [
         ("peak memory (MiB)", lambda r: number(r["peak_mem_bytes"] / 2**20, ".1f")),
+        ("step memory (MiB)", lambda r: number(r["step_mem_bytes"] / 2**20, ".1f")),
         ("compile (s)", lambda r: number(r["compile_s"], ".3f")),
     ] + ([("TF32", lambda r: r["tf32"])] if (ok["device"] == "cuda").any() else []) + [
         ("unstable", lambda r: "unstable" if r["unstable"] else ""),
@@ -128,7 +129,9 @@ def _results(ok: pd.DataFrame, extras: list[str]) -> list[str]:
     rows = [[cell(r) for _, cell in columns] for _, r in ok.iterrows()]
     references = [f"`{fw}` is {reference_text(fw)}: a reference run beside the three frameworks, not one of them."
                   for fw in dict.fromkeys(ok["framework"]) if reference_text(fw)]
-    intro = " ".join(["Time per batch over the timed steps; images/s and GFLOP/s at the median.", *references])
+    intro = " ".join(["Time per batch over the timed steps; images/s and GFLOP/s at the median. Peak memory: the "
+                      "worker process's peak resident set on CPU, the framework allocator's peak on GPU; step memory: "
+                      "how far the steps took it above what was in use just before the first step.", *references])
     return section("Results", intro, [name for name, _ in columns], rows)
 
 
