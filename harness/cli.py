@@ -56,13 +56,17 @@ def build_parser() -> Parser:
     parity = sub.add_parser("parity", help="check every backend against the float64 NumPy reference",
                             description="Run every installed backend in its own process on the same "
                             "weights and batch; compare output and gradients with the reference.")
-    OPTIONS["frameworks"].but(help="comma list (default: the installed ones of)").add_to(parity)
+    OPTIONS["frameworks"].but(help="comma list; those not installed are named and skipped").add_to(parity)
+    OPTIONS["variant"].add_to(parity)
     _model_flags(parity, "2")
     parity.add_argument("--weights", metavar="FILE.npz", help="use these weights (canonical names)")
     parity.add_argument("--images", metavar="FILE.npy", help="use this NHWC float32 batch")
-    parity.add_argument("--dump", metavar="DIR", help="write DIR/<framework>.npz (output, grad/<name>)")
+    parity.add_argument("--dump", metavar="DIR", help="write DIR/<framework>.npz (output, grad/<name>; a variant "
+                        "other than the framework's default: DIR/<framework>-<variant>.npz)")
     parity.add_argument("--train", action="store_true", help="compare the parameters after 2 train_step "
                         "steps (softmax cross-entropy, SGD with momentum; turns the heads on) instead")
+    parity.add_argument("--labels", metavar="FILE.npy", help="with --train: the integer class id of each image "
+                        "(default: fixed random labels)")
     PARITY_TIMEOUT.add_to(parity)
 
     layers = sub.add_parser("layers", help="the layer table: shapes, parameters, FLOPs",

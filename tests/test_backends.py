@@ -15,9 +15,6 @@ from harness.results.tables import read_run
 from tests.clitools import ROOT, alexbench, only_run, tiny_run
 
 INSTALLED = frameworks.available()
-# 70 px: conv1's SAME padding is odd there (4 before, 5 after). Not 66: with heads, one fc6 input of that
-# batch is 1.4e-6 in float64 and -1.6e-5 in TF's float32, so ReLU's kink flips one gradient row (4e-4).
-SPECS = [ModelSpec(2, 70, lrn, heads) for lrn in (True, False) for heads in (False, True)]
 
 
 def test_import_frameworks_imports_no_framework():
@@ -52,18 +49,6 @@ def test_a_missing_framework_disables_only_its_own_cases(tmp_path, monkeypatch):
     summary = (only_run(tmp_path) / "summary.csv").read_text()
     assert "unavailable" in summary and "pip install 'alexbench[ghost]'" in summary
     assert "fake-sleep,default,forward,True,False,1,66,fp32" in summary and ",ok," in summary
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"lrn={s.lrn}-heads={s.heads}")
-def test_parity_with_the_reference(spec):
-    if not INSTALLED:
-        pytest.skip("no framework installed")
-    results = parity.check(spec, canonical_weights(spec), random_images(spec), INSTALLED, "cpu", timeout=600)
-    for r in results:
-        assert r.status == "ok", r.message
-        assert set(r.errors) == {"output"} | {f"grad/{k}" for k in spec.parameter_shapes()}
-        assert max(r.errors.values()) <= parity.TOLERANCE, (r.framework, r.errors)
 
 
 @pytest.mark.slow

@@ -131,3 +131,25 @@ def test_a_bad_command_line_in_a_process_of_its_own(tmp_path):
     assert r.stderr == "alexbench: error: unknown framework 'caffe'; choose from tensorflow, torch, jax, tf1-seed, " \
                        f"{', '.join(n for n in FAKES)}; --steps must be >= 1, got 0\n"
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.zeros(1, np.float32), "dtype float32, expected integers"),
+    (np.zeros((1, 1), np.int64), "shape [1, 1], expected [1]"),
+    (np.array([1000]), "class id 1000, outside [0, 1000)"),
+    (np.array([-1]), "class id -1, outside [0, 1000)"),
+])
+def test_labels_file_that_does_not_fit(tmp_path, capsys, labels, message):
+    path = tmp_path / "y.npy"
+    np.save(path, labels)
+    r = run_main(capsys, "parity", "--batch-size", "1", "--image-size", "66", "--train", "--labels", str(path))
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_labels_without_train_is_one_line(tmp_path, capsys):
+    path = tmp_path / "y.npy"
+    np.save(path, np.zeros(2, np.int64))
+    r = run_main(capsys, "parity", "--labels", str(path), "--variant", "turbo")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--labels are the training labels: give --train with them" in r.stderr and "unknown variant 'turbo'" \
+        in r.stderr

@@ -1,15 +1,24 @@
-"""``alexbench parity``: every installed backend, each in its own process, against the
-float64 NumPy reference, on the same weights and batch."""
+"""``alexbench parity``: every installed backend, each in its own process, against the float64 NumPy
+reference, on the same weights and batch.
+
+A backend computes the same function as the reference when its output and gradients (or its parameters after
+two training steps) agree within float32's tolerance. Where they do not, the cause may be the data rather than
+the backend: at a ReLU whose input is within float32's rounding of 0, or a max-pool window whose two largest
+values are that close, float32 and float64 can take different branches, and a gradient row follows the other
+branch. ``explain`` finds such decisions and proves the case: with them taken the other way, the float64
+reference agrees with the backend within the tolerance. Data without such decisions is never excused.
+"""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+import frameworks
 from frameworks import reference
 from frameworks.spec import ModelSpec
 from frameworks.weights import random_labels, save_weights
@@ -22,22 +31,60 @@ TOLERANCE = 1e-5  # float32 on CPU, TF32 off
 # are in the thousands and the updates huge, so float32 rounding grows fast: measured 3e-6..7.5e-6
 # after 2 steps, 3e-4..8e-4 after 3, and the run diverges to inf at step 4 (in float64 too).
 TRAIN_STEPS, TRAIN_TOLERANCE = 2, 2e-5
+# A branch decision this close, relative to its layer's scale, may go either way in float32 (whose outputs agree
+# with float64's to about 1e-6 relative): the candidates ``explain`` tries, closest first, at most MAX_FLIPS.
+CANDIDATE_MARGIN, MAX_FLIPS = 1e-4, 8
+SAMPLE = 100_000  # entries of each failing tensor the search for an explanation looks at (the proof: all)
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A branch decision taken the other way: at training step ``step``, ``layer``'s ReLU or max-pool at flat
+    output position ``position``, whose float64 decision had ``margin`` (relative to the layer's scale)."""
+
+    layer: str
+    position: int
+    margin: float
+    step: int = 0
 
 
 @dataclass
 class ParityResult:
-    """Relative errors per framework and tensor (empty when the framework failed)."""
+    """Relative errors per tensor of one backend (empty when it failed to run) and, where they exceed the
+    tolerance, the branch decisions that explain them (with the errors left once they are taken)."""
 
     framework: str
     status: str
     errors: dict[str, float]
     message: str = ""
-
     tolerance: float = TOLERANCE
+    variant: str = "default"
+    flips: list[Flip] = field(default_factory=list)
+    explained_errors: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return self.status == "ok" and all(e <= self.tolerance for e in self.errors.values())
+
+    @property
+    def explained(self) -> bool:
+        """Not within the tolerance, but only where float32 took the other branch at ``flips``."""
+        return (not self.passed and self.status == "ok" and bool(self.flips)
+                and all(e <= self.tolerance for e in self.explained_errors.values()))
+
+    @property
+    def name(self) -> str:
+        """``torch``, or ``torch tuned`` for a variant other than the framework's default."""
+        return self.framework if self.variant == "default" else f"{self.framework} {self.variant}"
+
+
+@dataclass
+class Trial:
+    """The data of one check: weights, an NHWC batch, and for training its labels (None: the fixed ones)."""
+
+    weights: dict[str, np.ndarray]
+    images: np.ndarray
+    labels: np.ndarray | None = None
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
@@ -50,39 +97,129 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(diff / denom) if denom else float(diff)
 
 
-def check(spec: ModelSpec, weights: dict, images: np.ndarray, frameworks: list[str], device: str,
-          timeout: float, dump: Path | None = None, train: bool = False,
-          precision: str = "fp32", variant: str = "default") -> list[ParityResult]:
-    """Run each framework's forward and gradients (or, with ``train``, TRAIN_STEPS training
-    steps on the fixed labels) in a worker, in ``precision``, and compare with the reference."""
-    if train:
-        params = reference.train(spec, weights, images, random_labels(spec), TRAIN_STEPS)
-        expected = {f"param/{k}": v for k, v in params.items()}
-        mode, tolerance = "train_step", TRAIN_TOLERANCE
-    else:
-        out_ref, grads_ref = reference.forward_backward(spec, weights, images)
-        expected = {"output": out_ref} | {f"grad/{k}": v for k, v in grads_ref.items()}
-        mode, tolerance = "forward_backward", TOLERANCE
-    results = []
+class Reference:
+    """The float64 reference of a check, and the same with chosen branch decisions taken the other way."""
+
+    def __init__(self, spec: ModelSpec, trial: Trial, train: bool):
+        self.spec, self.trial, self.train = spec, trial, train
+        self.labels = trial.labels if trial.labels is not None else random_labels(spec)
+        self.branches = self._branches([])
+        self.expected = self._tensors(self.branches)
+
+    def _branches(self, flips: list[Flip]) -> list[reference.Branches]:
+        """One per forward pass (training: one per step), with ``flips`` to take."""
+        branches = [reference.Branches() for _ in range(TRAIN_STEPS if self.train else 1)]
+        for f in flips:
+            branches[f.step].flips.setdefault(f.layer, []).append(f.position)
+        return branches
+
+    def tensors(self, flips: list[Flip]) -> dict[str, np.ndarray]:
+        """What the backend's dump holds, computed in float64 with ``flips`` taken the other way."""
+        return self._tensors(self._branches(flips))
+
+    def _tensors(self, branches: list[reference.Branches]) -> dict[str, np.ndarray]:
+        w, x = self.trial.weights, self.trial.images
+        if self.train:
+            params = reference.train(self.spec, w, x, self.labels, TRAIN_STEPS, branches=branches)
+            return {f"param/{k}": v for k, v in params.items()}
+        out, grads = reference.forward_backward(self.spec, w, x, branches[0])
+        return {"output": out} | {f"grad/{k}": v for k, v in grads.items()}
+
+    def candidates(self) -> list[Flip]:
+        """The closest decisions of every ReLU and max-pool (within CANDIDATE_MARGIN), closest first."""
+        flips = [Flip(layer, int(p), float(m[p]), step)
+                 for step, b in enumerate(self.branches) for layer, m in b.margins.items()
+                 for p in np.flatnonzero(m < CANDIDATE_MARGIN)]
+        return sorted(flips, key=lambda f: f.margin)[:MAX_FLIPS]
+
+
+def errors_against(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> dict[str, float]:
+    return {k: relative_error(got[k], v) if k in got else float("inf") for k, v in expected.items()}
+
+
+def explain(ref: Reference, got: dict[str, np.ndarray], tolerance: float) -> tuple[list[Flip], dict[str, float]]:
+    """Branch decisions that, taken the other way, bring the reference within ``tolerance`` of ``got``, and the
+    errors then; ([], {}) when none do. The search looks at a sample of each failing tensor and adds one decision
+    at a time while that helps; the answer is then checked on every entry of every tensor."""
+    failing = [k for k, e in errors_against(got, ref.expected).items() if tolerance < e < float("inf")]
+    candidates = ref.candidates()
+    if not failing or not candidates:
+        return [], {}
+    rng = np.random.default_rng(0)
+    index = {k: rng.choice(ref.expected[k].size, min(SAMPLE, ref.expected[k].size), replace=False) for k in failing}
+    scale = {k: np.linalg.norm(ref.expected[k]) or 1.0 for k in failing}
+
+    def sample(tensors: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.ravel(tensors[k])[index[k]] / scale[k] for k in failing])
+
+    base = sample(ref.expected)
+    residual = sample(got) - base
+    moves = [sample(ref.tensors([c])) - base for c in candidates]
+    chosen: list[int] = []
+    while True:
+        now = np.linalg.norm(residual)
+        gains = [np.linalg.norm(residual - m) if i not in chosen else now for i, m in enumerate(moves)]
+        best = int(np.argmin(gains))
+        if gains[best] >= now:
+            break
+        chosen.append(best)
+        residual = residual - moves[best]
+    if not chosen:
+        return [], {}
+    flips = [candidates[i] for i in chosen]
+    return flips, errors_against(got, ref.tensors(flips))
+
+
+def dump_name(framework: str, variant: str) -> str:
+    """``torch.npz`` for a framework's default variant, ``torch-tuned.npz`` for another."""
+    default = variant in ("default", frameworks.entry(framework).variants[0])
+    return f"{framework}.npz" if default else f"{framework}-{variant}.npz"
+
+
+def check_trials(spec: ModelSpec, trials: list[Trial], backends: list[tuple[str, str]], device: str, timeout: float,
+                 train: bool = False, precision: str = "fp32", dump: Path | None = None) -> list[list[ParityResult]]:
+    """Per trial, a result per (framework, variant) of ``backends``: its forward and gradients (or, with ``train``,
+    TRAIN_STEPS training steps) in ``precision``, run in one worker per backend for every trial, against the
+    reference. ``dump``: a folder for the first trial's dumps (``dump_name``)."""
+    mode, tolerance = ("train_step", TRAIN_TOLERANCE) if train else ("forward_backward", TOLERANCE)
+    references = [Reference(spec, trial, train) for trial in trials]
+    results: list[list[ParityResult]] = [[] for _ in trials]
     with tempfile.TemporaryDirectory(prefix="alexbench-parity-") as tmp:
-        weights_path, images_path = Path(tmp) / "weights.npz", Path(tmp) / "images.npy"
-        save_weights(weights, str(weights_path))
-        np.save(images_path, images)
-        for fw in frameworks:
+        files = []
+        for i, trial in enumerate(trials):
+            paths = {"weights": Path(tmp) / f"w{i}.npz", "images": Path(tmp) / f"x{i}.npy",
+                     "labels": Path(tmp) / f"y{i}.npy"}
+            save_weights(trial.weights, str(paths["weights"]))
+            np.save(paths["images"], trial.images)
+            np.save(paths["labels"], references[i].labels)
+            files.append({k: str(v) for k, v in paths.items()})
+        for fw, variant in backends:
             case = Case(fw, mode, spec.lrn, spec.heads, spec.batch_size, spec.image_size, variant, precision,
                         device=device, steps=TRAIN_STEPS)
-            dump_path = Path(tmp) / f"{fw}.npz"
-            job = {"kind": "parity", "case": case.to_dict(), "weights": str(weights_path),
-                   "images": str(images_path), "dump": str(dump_path)}
-            outcome = run_worker(job, timeout, worker_env(case.threads))
-            if outcome.result["status"] != "ok":
-                results.append(ParityResult(fw, outcome.result["status"], {}, outcome.result.get("error", ""),
-                                            tolerance))
-                continue
-            with np.load(dump_path) as got:
-                errors = {k: relative_error(got[k], v) if k in got.files else float("inf")
-                          for k, v in expected.items()}
-            results.append(ParityResult(fw, "ok", errors, tolerance=tolerance))
-            if dump is not None:
-                shutil.copyfile(dump_path, dump / f"{fw}.npz")
+            jobs = [f | {"dump": str(Path(tmp) / f"{fw}-{variant}-{i}.npz")} for i, f in enumerate(files)]
+            outcome = run_worker({"kind": "parity", "case": case.to_dict(), "trials": jobs}, timeout,
+                                 worker_env(case.threads))
+            for i, job in enumerate(jobs):
+                if outcome.result["status"] != "ok":
+                    results[i].append(ParityResult(fw, outcome.result["status"], {}, outcome.result.get("error", ""),
+                                                   tolerance, variant))
+                    continue
+                with np.load(job["dump"]) as loaded:
+                    got = {k: loaded[k] for k in loaded.files}
+                result = ParityResult(fw, "ok", errors_against(got, references[i].expected), tolerance=tolerance,
+                                      variant=variant)
+                if not result.passed:
+                    result.flips, result.explained_errors = explain(references[i], got, tolerance)
+                results[i].append(result)
+                if dump is not None and i == 0:
+                    shutil.copyfile(job["dump"], dump / dump_name(fw, variant))
+    return results
+
+
+def check(spec: ModelSpec, weights: dict, images: np.ndarray, frameworks: list[str], device: str,
+          timeout: float, dump: Path | None = None, train: bool = False,
+          precision: str = "fp32", variant: str = "default", labels: np.ndarray | None = None) -> list[ParityResult]:
+    """One trial: each framework's ``variant`` against the reference (``check_trials``)."""
+    (results,) = check_trials(spec, [Trial(weights, images, labels)], [(fw, variant) for fw in frameworks], device,
+                              timeout, train, precision, dump)
     return results

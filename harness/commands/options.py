@@ -54,7 +54,7 @@ class Option:
         """The flag. ``layered``: its default is None, so that a config file can sit between the declared
         default and the flag (``run``); the help still names the declared default."""
         default = None if layered else self.default
-        shown = "" if self.default is None else f" (default {self.default if self.kind != 'bool' else 'off'})"
+        shown = "" if self.default is None else f" (default: {self.default if self.kind != 'bool' else 'off'})"
         if self.kind == "bool":
             parser.add_argument(self.flag, action="store_true", default=None if layered else False,
                                 help=self.help + shown)
@@ -112,8 +112,9 @@ OPTIONS = {o.name: o for o in RUN_OPTIONS}
 
 # The model flags parity, layers and ab share with run: single values, LRN on or off.
 MODEL_OPTIONS = {"batch_size": OPTIONS["batch_size"].but(many=False),
-                 "image_size": OPTIONS["image_size"].but(many=False),
-                 "lrn": OPTIONS["lrn"].but(choices=("on", "off"), default="on"),
+                 "image_size": OPTIONS["image_size"].but(many=False, metavar="PX"),
+                 "lrn": OPTIONS["lrn"].but(choices=("on", "off"), default="on",
+                                           help="local response normalization after conv1/conv2"),
                  "heads": OPTIONS["heads"], "device": OPTIONS["device"]}
 PARITY_TIMEOUT = OPTIONS["timeout"].but(default="600", help="seconds per framework")
 AB_OPTIONS = {"rounds": Option("rounds", "int", "rounds per mode, at least 2; p < 0.01 needs 8 or more", "10",

@@ -39,7 +39,7 @@ def _writable_root(checks: Checks, root: Path) -> None:
         checks.problems.append(f"--out {root} cannot be written")
 
 
-def _variants_of(fws: list[str], wanted: list[str], checks: Checks) -> dict[str, list[str]]:
+def variants_of(fws: list[str], wanted: list[str], checks: Checks) -> dict[str, list[str]]:
     """Each framework's variants among ``wanted`` (``default``: its first; ``all``: every one)."""
     known = {v for fw in fws for v in frameworks.entry(fw).variants} | {"default", "all"}
     for v in wanted:
@@ -65,7 +65,7 @@ def plan_cases(settings: dict) -> list[Case]:
     """Check ``run``'s settings (every problem at once) and expand them into cases."""
     checks = Checks()
     v = {name: checks.value(option, settings[name]) for name, option in OPTIONS.items()}
-    variants = _variants_of(v["frameworks"], v["variant"], checks) if v["variant"] else {}
+    variants = variants_of(v["frameworks"], v["variant"], checks) if v["variant"] else {}
     if v["label"] is not None and not LABEL_RE.match(v["label"]):
         checks.problems.append(f"--label {v['label']!r} may hold only letters, digits, '.', '_' and '-'")
     readable(checks, "--weights", v["weights"])

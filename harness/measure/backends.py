@@ -20,16 +20,17 @@ def seed_inputs(case: Case, weights_path: str | None = None) -> tuple[dict[str, 
     return weights, random_images(spec, case.seed)
 
 
-def build(case: Case, weights: dict[str, np.ndarray], images: np.ndarray, tf32: bool | None = None):
-    """The case's backend with its input (and, for ``train_step``, its labels) in place; TF32 as the case says
-    unless ``tf32`` is given."""
+def build(case: Case, weights: dict[str, np.ndarray], images: np.ndarray, tf32: bool | None = None,
+          labels: np.ndarray | None = None):
+    """The case's backend with its input (and, for ``train_step``, its labels: the fixed ones unless given) in
+    place; TF32 as the case says unless ``tf32`` is given."""
     layout = None if case.layout == "native" else case.layout
     config = RunConfig(case.device, case.threads, case.tf32 if tf32 is None else tf32, case.precision,
                        case.variant, layout)
     backend = backend_class(case.framework)(case.spec, weights, config)
     backend.set_input(images)
     if case.mode == "train_step":
-        backend.set_labels(random_labels(case.spec, case.seed))
+        backend.set_labels(random_labels(case.spec, case.seed) if labels is None else labels)
     return backend
 
 

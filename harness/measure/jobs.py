@@ -36,21 +36,22 @@ def run_bench(job: dict, progress: Progress) -> dict:
 
 
 def run_parity(job: dict, progress: Progress) -> dict:
-    """Write the output and gradients (for ``train_step``: the parameters after ``steps`` training steps) of
-    the given weights and images to ``job["dump"]``, TF32 off."""
+    """For each of ``job["trials"]`` (weights, images and labels files), a backend built on them writes its
+    output and gradients (for ``train_step``: the parameters after ``steps`` training steps) to the trial's
+    ``dump``, TF32 off."""
     case = Case.from_dict(job["case"])
     spec = case.spec
-    backend = build(case, load_weights(job["weights"], spec), load_images(job["images"], spec), tf32=False)
-    if case.mode == "train_step":
-        if job.get("labels"):
-            backend.set_labels(np.load(job["labels"]))
-        for _ in range(case.steps):
-            backend.block(backend.train_step())
-        tensors = {f"param/{k}": v for k, v in backend.params_to_numpy().items()}
-    else:
-        tensors = {"output": backend.output_to_numpy(backend.forward())}
-        tensors |= {f"grad/{k}": v for k, v in backend.grads_to_numpy(backend.forward_backward()).items()}
-    np.savez(job["dump"], **tensors)
+    for trial in job["trials"]:
+        backend = build(case, load_weights(trial["weights"], spec), load_images(trial["images"], spec), tf32=False,
+                        labels=np.load(trial["labels"]))
+        if case.mode == "train_step":
+            for _ in range(case.steps):
+                backend.block(backend.train_step())
+            tensors = {f"param/{k}": v for k, v in backend.params_to_numpy().items()}
+        else:
+            tensors = {"output": backend.output_to_numpy(backend.forward())}
+            tensors |= {f"grad/{k}": v for k, v in backend.grads_to_numpy(backend.forward_backward()).items()}
+        np.savez(trial["dump"], **tensors)
     return {"status": "ok", "describe": backend.describe()}
 
 
