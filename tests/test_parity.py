@@ -16,17 +16,20 @@ from tests.clitools import alexbench
 # Weights and images the project does not make by default, and the canonical ones: (seed, weight stddev,
 # bias stddev, image stddev).
 DRAWS = [(0, 0.1, 0.0, 0.1), (1, 0.1, 0.1, 0.1), (2, 0.05, 0.1, 0.1), (3, 0.2, 0.05, 0.1), (4, 0.1, 0.1, 1.0)]
+# Training from weights of stddev 0.2 is chaotic: the first step moves fc8 by 1e13 times its size (float64 too),
+# so the second amplifies float32's rounding of the first past any tolerance (measured: torch 2e-4 with LRN on).
+TRAIN_DRAWS = [d for d in DRAWS if d[1] <= 0.1]
 BACKENDS = [n for n in ("tensorflow", "torch", "jax", "tf1-seed") if n in frameworks.available()]
 
 
-def _trials(spec: ModelSpec) -> list[Trial]:
+def _trials(spec: ModelSpec, draws=DRAWS) -> list[Trial]:
     return [Trial(drawn_weights(spec, seed, sd, bias_sd), random_images(spec, seed, image_sd),
                   random_labels(spec, seed) if spec.heads else None)
-            for seed, sd, bias_sd, image_sd in DRAWS]
+            for seed, sd, bias_sd, image_sd in draws]
 
 
-def _holds(results: list[list[parity.ParityResult]]) -> None:
-    for draw, per_backend in zip(DRAWS, results, strict=True):
+def _holds(results: list[list[parity.ParityResult]], draws=DRAWS) -> None:
+    for draw, per_backend in zip(draws, results, strict=True):
         for r in per_backend:
             assert r.status == "ok", (draw, r.name, r.message)
             assert r.passed or r.explained, (draw, parity_verdict(r), r.errors)
@@ -48,7 +51,9 @@ def test_two_training_steps_hold_on_any_weights(lrn):
     if not trainable:
         pytest.skip("no framework installed")
     spec = ModelSpec(2, 70, lrn, heads=True)
-    _holds(parity.check_trials(spec, _trials(spec), [(fw, "default") for fw in trainable], "cpu", 900, train=True))
+    results = parity.check_trials(spec, _trials(spec, TRAIN_DRAWS), [(fw, "default") for fw in trainable], "cpu", 900,
+                                  train=True)
+    _holds(results, TRAIN_DRAWS)
 
 
 # At 66 px with the heads, one fc6 input of the canonical batch is +4e-6 of its layer's scale in float64: float32
