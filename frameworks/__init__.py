@@ -11,7 +11,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 
-from .base import Backend, BackendUnavailable, RunConfig
+from .base import Backend, BackendUnavailable, RunConfig, Unsupported
 from .spec import ModelSpec, SpecError
 
 
@@ -56,11 +56,13 @@ REGISTRY: dict[str, Entry] = {
 
 def _plugins(text: str) -> dict[str, Entry]:
     """Out-of-tree backends from ``ALEXBENCH_BACKENDS="name=module:Class,..."`` (the tests'
-    fault-injecting fakes use this; workers inherit the variable)."""
+    fault-injecting fakes use this; workers inherit the variable). The class serves distributed cases too, built
+    with a fourth argument, the rank's group."""
     entries = {}
     for item in filter(None, (s.strip() for s in text.split(","))):
         name, _, target = item.partition("=")
-        entries[name.strip()] = Entry(target.strip(), (target.split(":")[0].split(".")[0],), name.strip())
+        entries[name.strip()] = Entry(target.strip(), (target.split(":")[0].split(".")[0],), name.strip(),
+                                      distributed=target.strip())
     return entries
 
 
@@ -98,16 +100,30 @@ def entry(name: str) -> Entry:
     return _entry(name)
 
 
+def _load(target: str):
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
 def backend_class(name: str) -> type[Backend]:
     """Import and return the backend class (imports the framework)."""
     reason = missing_message(name)
     if reason:
         raise BackendUnavailable(reason)
-    module, cls = _entry(name).target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    return _load(_entry(name).target)
+
+
+def distributed_class(name: str):
+    """Import and return the data-parallel and hybrid backend class (frameworks/distributed.py)."""
+    reason = missing_message(name)
+    if reason:
+        raise BackendUnavailable(reason)
+    if _entry(name).distributed is None:
+        raise Unsupported(f"{name} has no data-parallel backend")
+    return _load(_entry(name).distributed)
 
 
 __all__ = [
     "NAMES", "REGISTRY", "Backend", "BackendUnavailable", "ModelSpec", "RunConfig",
-    "SpecError", "UnknownBackend", "available", "backend_class", "entry", "missing_message",
+    "SpecError", "UnknownBackend", "available", "backend_class", "distributed_class", "entry", "missing_message",
 ]

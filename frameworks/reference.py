@@ -41,12 +41,12 @@ class Branches:
 
     ``margins[layer]``: per position, how close the decision was, relative to the layer's scale: a ReLU's
     ``|input| / rms(input)``; a max-pool window's gap between its two largest values over the rms of the pooled
-    values (infinite for a window of zeros, which passes no gradient either way). ``flips[layer]``: flat positions (of the ReLU's output, or the pool's output) whose decision is taken
-    the other way: a ReLU passes the gradient where it blocked it and blocks it where it passed it, a max-pool
-    sends it to the window's second largest value. The forward values are float64's either way: at such a
-    position they differ by the margin only."""
+    values (infinite for a window of zeros, which passes no gradient either way). ``flips[layer]``: flat positions
+    (of the ReLU's output, or the pool's output) whose decision is taken the other way: a ReLU passes the gradient
+    where it blocked it and blocks it where it passed it, a max-pool sends it to the window's second largest value.
+    The forward values are float64's either way: at such a position they differ by the margin only."""
 
-    def __init__(self, flips: dict[str, np.ndarray] | None = None):
+    def __init__(self, flips: dict[str, list[int]] | None = None):
         self.flips = flips or {}
         self.margins: dict[str, np.ndarray] = {}
 

@@ -104,6 +104,19 @@ RUN_OPTIONS = [
            "into layers.csv"),
     Option("peak_seconds", "number", "first measure the machine's fp32 ceiling in each framework, S seconds per "
            "product, for pct_of_peak (0 skips it)", "2", minimum=0),
+    Option("workers", "int", "run each case as N data-parallel ranks, one process each, on the framework's own "
+           "distributed engine; each rank takes --batch-size images (weak scaling); a comma list sweeps (default: one "
+           "process, no engine)", many=True, minimum=1, metavar="N[,N...]"),
+    Option("parallel", "choice", "with --workers: dp (every rank the whole model, gradients all-reduced; the "
+           "default) or hybrid (convolutions data-parallel, FC heads split by columns: Krizhevsky's one weird trick)",
+           many=True, choices=("dp", "hybrid"), metavar="P[,P...]"),
+    Option("nodes", "int", "machines the workers are spread over (the same command on each, with its --node-rank)",
+           "1", minimum=1),
+    Option("node_rank", "int", "this machine's place among the nodes; node 0 writes the run folder", "0", minimum=0),
+    Option("coordinator", "text", "node 0's HOST:PORT, where the ranks meet (each case uses the next ports); "
+           "default: free ports on 127.0.0.1 (one node)", metavar="HOST:PORT"),
+    Option("hosts", "text", "every node's host, in node-rank order (TensorFlow's TF_CONFIG lists each worker's "
+           "address); default: the coordinator's host for every node", metavar="H0,H1,..."),
     Option("out", "text", "results root", "results", metavar="DIR"),
     Option("label", "text", "suffix of the run id (letters, digits, . _ -)"),
     Option("weights", "text", "canonical weights to load instead of the generated ones", metavar="FILE.npz"),

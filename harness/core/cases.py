@@ -34,6 +34,9 @@ class Case:
     burn_in: int = 10
     steps: int = 100
     seed: int = 0
+    workers: int = _key(9, 1)  # ranks, each with batch_size images (weak scaling), over ``nodes`` machines
+    nodes: int = _key(10, 1)
+    parallel: str = _key(11, "none")  # one process ("none"), or frameworks.distributed.PARALLEL's dp / hybrid
 
     def __post_init__(self):
         if self.mode == "train_step" and not self.heads:  # training needs the classifier
@@ -41,7 +44,18 @@ class Case:
 
     @property
     def spec(self) -> ModelSpec:
+        """The model of one process (of one rank: ``batch_size`` is per rank)."""
         return ModelSpec(self.batch_size, self.image_size, self.lrn, self.heads)
+
+    @property
+    def distributed(self) -> bool:
+        """Whether the case runs as ranks of a framework's distributed engine (one rank counts too)."""
+        return self.parallel != "none"
+
+    @property
+    def global_spec(self) -> ModelSpec:
+        """The model of the whole group: every rank's images in one batch."""
+        return ModelSpec(self.batch_size * self.workers, self.image_size, self.lrn, self.heads)
 
     def key(self) -> tuple:
         return tuple(getattr(self, name) for name in CASE_KEY)
@@ -53,8 +67,9 @@ class Case:
     def label(self) -> str:
         lrn = "lrn" if self.lrn else "no-lrn"
         heads = " heads" if self.heads and self.mode != "train_step" else ""
+        ranks = f" x{self.workers} {self.parallel}" if self.distributed else ""
         return (f"{self.framework} {self.variant} {self.mode} {lrn}{heads} b{self.batch_size} "
-                f"{self.image_size}px {self.precision} {self.layout}")
+                f"{self.image_size}px {self.precision} {self.layout}{ranks}")
 
     def to_dict(self) -> dict:
         return asdict(self)

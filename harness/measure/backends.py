@@ -6,7 +6,8 @@ import resource
 
 import numpy as np
 
-from frameworks import RunConfig, backend_class
+from frameworks import RunConfig, backend_class, distributed_class
+from frameworks.distributed import Group
 from frameworks.weights import canonical_weights, load_weights, random_images, random_labels
 from harness.core.cases import Case
 
@@ -21,13 +22,17 @@ def seed_inputs(case: Case, weights_path: str | None = None) -> tuple[dict[str, 
 
 
 def build(case: Case, weights: dict[str, np.ndarray], images: np.ndarray, tf32: bool | None = None,
-          labels: np.ndarray | None = None):
+          labels: np.ndarray | None = None, group: Group | None = None):
     """The case's backend with its input (and, for ``train_step``, its labels: the fixed ones unless given) in
-    place; TF32 as the case says unless ``tf32`` is given."""
+    place; TF32 as the case says unless ``tf32`` is given. With ``group``: the framework's distributed backend,
+    as that rank of the group (``images`` and ``labels``: the rank's rows)."""
     layout = None if case.layout == "native" else case.layout
     config = RunConfig(case.device, case.threads, case.tf32 if tf32 is None else tf32, case.precision,
                        case.variant, layout)
-    backend = backend_class(case.framework)(case.spec, weights, config)
+    if group is None:
+        backend = backend_class(case.framework)(case.spec, weights, config)
+    else:
+        backend = distributed_class(case.framework)(case.spec, weights, config, group)
     backend.set_input(images)
     if case.mode == "train_step":
         backend.set_labels(random_labels(case.spec, case.seed) if labels is None else labels)

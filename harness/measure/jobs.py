@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from frameworks.distributed import Group, local_rows, sent_bytes
 from frameworks.spec import mode_flops
-from frameworks.weights import load_images, load_weights
+from frameworks.weights import load_images, load_weights, random_images, random_labels
 from harness.core.cases import Case
 
 from .backends import MemoryWatch, build, describe, seed_inputs
@@ -21,18 +22,53 @@ from .rounds import time_rounds
 from .timing import time_steps
 
 Progress = Callable[[int], None]
+COMM_STEPS = 10  # timed steps of a distributed step's collectives alone
+READY = "@ready"  # what a rank prints once it has joined its group
 
 
 def run_bench(job: dict, progress: Progress) -> dict:
     """Time a case: burn-in and timed steps; the memory peak, and how far the steps took it above what was in use
     just before the first of them (the memory the steps themselves need)."""
     case = Case.from_dict(job["case"])
+    if case.distributed:
+        return run_rank(case, job, progress)
     backend = build(case, *seed_inputs(case, job.get("weights")))
     memory = MemoryWatch(backend)
     m = time_steps(getattr(backend, case.mode), backend.block, case.burn_in, case.steps, progress)
     peak, steps = memory.bytes()
     return {"status": "ok", "describe": describe(backend), "burn_in": m.burn_in, "timed": m.timed,
             "flops": mode_flops(case.spec, case.mode), "peak_mem_bytes": peak, "step_mem_bytes": steps}
+
+
+def run_rank(case: Case, job: dict, progress: Progress) -> dict:
+    """One rank of a distributed case (its place from the launch variables): the seed's loop on its rows of the
+    global batch, then the step's collectives alone; every rank's times gathered at rank 0 through the framework's
+    own collective. Rank 0 returns each step's slowest rank and every rank's times; the others only their status."""
+    group = Group.from_env(parallel=case.parallel, timeout_s=job["timeout"])
+    weights = seed_inputs(case, job.get("weights"))[0]
+    images = local_rows(random_images(case.global_spec, case.seed), group)
+    labels = local_rows(random_labels(case.global_spec, case.seed), group)
+    backend = build(case, weights, images, labels=labels, group=group)
+    print(READY, flush=True)  # this rank has joined its group
+    memory = MemoryWatch(backend)
+    m = time_steps(getattr(backend, case.mode), backend.block, case.burn_in, case.steps, progress)
+    peak, step_mem = memory.bytes()
+    collectives = backend.collectives(case.mode)
+    comm = time_steps(backend.comm_step(case.mode), backend.block, 1, COMM_STEPS).timed if collectives else [0.0]
+    parts = [m.burn_in, m.timed, comm, [peak, step_mem]]
+    gathered = backend.gather_floats([t for part in parts for t in part])
+    held = backend.memory_bytes()
+    backend.close()
+    if group.rank != 0:
+        return {"status": "ok"}
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    burn, timed, comm, mem = (np.array([g[a:b] for g in gathered]) for a, b in zip(bounds, bounds[1:], strict=False))
+    return {"status": "ok", "describe": describe(backend), "burn_in": burn.max(axis=0).tolist(),
+            "timed": timed.max(axis=0).tolist(), "rank_burn_in": burn.tolist(), "rank_timed": timed.tolist(),
+            "flops": mode_flops(case.spec, case.mode), "peak_mem_bytes": int(mem[:, 0].max()),
+            "step_mem_bytes": int(mem[:, 1].max()), "comm_backend": backend.comm_backend(),
+            "allreduce_s": float(np.median(comm.max(axis=0))), "comm_bytes": sent_bytes(collectives, group.world_size),
+            "param_bytes": held["param_bytes"], "optimizer_bytes": held["optimizer_bytes"]}
 
 
 def run_parity(job: dict, progress: Progress) -> dict:

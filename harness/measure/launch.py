@@ -35,7 +35,7 @@ def _stderr_tail(text: str) -> str:
     return " | ".join(lines[-STDERR_TAIL_LINES:])[-800:]
 
 
-def _read_progress(stream, on_progress: Callable[[int], None] | None) -> None:
+def read_progress(stream, on_progress: Callable[[int], None] | None) -> None:
     for line in stream:
         if line.startswith("@progress ") and on_progress is not None:
             on_progress(int(line.split()[1]))
@@ -66,7 +66,7 @@ def run_worker(job: dict, timeout: float, env: dict[str, str],
                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                 env=env, start_new_session=True,
             )
-            reader = threading.Thread(target=_read_progress, args=(proc.stdout, on_progress), daemon=True)
+            reader = threading.Thread(target=read_progress, args=(proc.stdout, on_progress), daemon=True)
             reader.start()
             try:
                 proc.wait(timeout=timeout)

@@ -23,8 +23,9 @@ def pin_threads(threads: int | None, first: int = 0) -> None:
 
 
 def worker_env(threads: int | None, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The caller's environment (XLA_*, TF_*, CUDA_VISIBLE_DEVICES...), unbuffered, plus thread caps."""
-    env = dict(os.environ if base is None else base, PYTHONUNBUFFERED="1")
+    """The caller's environment (XLA_*, TF_*, CUDA_VISIBLE_DEVICES...), unbuffered, plus thread caps and the
+    caller's process id (a worker dies with it: harness.measure.worker)."""
+    env = dict(os.environ if base is None else base, PYTHONUNBUFFERED="1", ALEXBENCH_PARENT=str(os.getpid()))
     if threads is not None:
         env |= dict.fromkeys(THREAD_VARIABLES, str(threads))
     return env

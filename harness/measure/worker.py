@@ -12,7 +12,10 @@ matplotlib, whose memory would count in a CPU case's resident-set peak.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import sys
 import time
 import traceback
@@ -30,6 +33,7 @@ OOM_MARKERS = ("out of memory", "resource_exhausted", "outofmemoryerror", "memor
 UNSUPPORTED_MARKERS = ("no opkernel", "not implemented for", "could not find device for node",
                        "mixed precision is disallowed")
 PROGRESS_EVERY_S = 0.25
+PR_SET_PDEATHSIG = 1  # prctl's option: the signal this process gets when its parent dies
 
 
 class Progress:
@@ -60,10 +64,23 @@ def classify(error: BaseException) -> str:
     return "unsupported" if any(m in text for m in UNSUPPORTED_MARKERS) else "failed"
 
 
+def die_with_parent() -> None:
+    """Be killed when the process that started this worker dies, however it dies (Linux's parent-death signal),
+    so that no worker outlives its run; exit now if it is gone already."""
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.environ.get("ALEXBENCH_PARENT") and os.getppid() != int(os.environ["ALEXBENCH_PARENT"]):
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     job_path, result_path = argv
+    die_with_parent()
     job = json.loads(Path(job_path).read_text())
-    pin_threads(job["case"].get("threads"))
+    threads = job["case"].get("threads")
+    pin_threads(threads, first=int(os.environ.get("LOCAL_RANK", 0)) * (threads or 0))
     progress = Progress()
     try:
         result = JOBS[job["kind"]](job, progress)

@@ -18,30 +18,40 @@ def _ms(seconds: float) -> str:
 
 
 def run_tables(rows: list[dict]) -> list[Table]:
-    """Per model setting: rows framework, columns mode; mean +/- sd, median, ratio to the fastest."""
+    """Per model setting: rows framework (and workers, for a distributed setting), columns mode; mean +/- sd,
+    median, ratio to the fastest; for workers also global images/s and scaling efficiency."""
     ok = [r for r in rows if r["status"] == "ok"]
     groups: dict[tuple, list[dict]] = {}
     for r in ok:
-        key = (r["lrn"], r["heads"], r["batch_size"], r["image_size"], r["variant"], r["precision"], r["layout"])
+        key = (r["lrn"], r["heads"], r["batch_size"], r["image_size"], r["variant"], r["precision"], r["layout"],
+               r["parallel"], r["nodes"])
         groups.setdefault(key, []).append(r)
     tables = []
-    for (lrn, heads, batch, size, variant, precision, layout), group in groups.items():
+    for (lrn, heads, batch, size, variant, precision, layout, parallel, nodes), group in groups.items():
         modes = sorted({r["mode"] for r in group})
         fastest = {m: min(r["median_s"] for r in group if r["mode"] == m) for m in modes}
-        title = (f"LRN {'on' if lrn else 'off'}{', FC heads' if heads else ''}, batch {batch}, "
-                 f"{size}x{size}, {precision}, {variant} variant, {layout}: ms per batch")
-        header = ["framework"] + [h for m in modes for h in (f"{m}\nmean +/- sd", "median", "x fastest")]
-        table = Table(header, title=title)
-        for fw in sorted({r["framework"] for r in group}):
-            cells = [fw]
+        ranks = parallel != "none"
+        where = f", {parallel} over {nodes} node{'s' * (nodes > 1)}" if ranks else ""
+        title = (f"LRN {'on' if lrn else 'off'}{', FC heads' if heads else ''}, batch {batch}"
+                 f"{' per worker' if ranks else ''}, {size}x{size}, {precision}, {variant} variant, {layout}{where}: "
+                 "ms per batch")
+        per_mode = ("mean +/- sd", "median", "x fastest") + (("images/s", "efficiency") if ranks else ())
+        table = Table(["framework"] + [f"{m}\n{h}" if i == 0 else h for m in modes for i, h in enumerate(per_mode)],
+                      title=title)
+        for fw, workers in sorted({(r["framework"], r["workers"]) for r in group}):
+            cells = [f"{fw} x{workers}" if ranks else fw]
             for m in modes:
-                r = next((r for r in group if r["framework"] == fw and r["mode"] == m), None)
+                r = next((r for r in group if (r["framework"], r["workers"], r["mode"]) == (fw, workers, m)), None)
                 if r is None:
-                    cells += ["-", "-", "-"]
+                    cells += ["-"] * len(per_mode)
                     continue
                 flag = " [yellow](unstable)[/]" if r["unstable"] else ""
                 cells += [f"{_ms(r['mean_s'])} +/- {_ms(r['std_s'])}{flag}", _ms(r["median_s"]),
                           f"{r['median_s'] / fastest[m]:.2f}"]
+                if ranks:
+                    efficiency = r.get("scaling_efficiency")
+                    cells += [f"{r['images_per_s']:.1f}",
+                              "-" if efficiency is None or efficiency != efficiency else f"{efficiency:.0%}"]
             table.rows.append(cells)
         tables.append(table)
     return tables

@@ -18,7 +18,7 @@ from harness.core.errors import UserError
 from harness.core.files import write_json
 from harness.measure.launch import Outcome
 
-from .rows import layer_rows, step_rows, summary_row
+from .rows import fill_scaling_efficiency, layer_rows, step_rows, summary_row
 from .schema import (
     ENV_JSON,
     FORMAT_VERSION,
@@ -95,7 +95,8 @@ class RunFolder:
         if not self.env.get("per_layer"):
             return []
         done = {key_of(r | {"mode": "forward"}) for r in self.layers}
-        settings = dict.fromkeys(replace(c, mode="forward") for c in self.planned() if c.mode != "train_step")
+        settings = dict.fromkeys(replace(c, mode="forward") for c in self.planned()
+                                 if c.mode != "train_step" and not c.distributed)
         return [c for c in settings if c.key() not in done]
 
     def record_layers(self, case: Case, outcome: Outcome) -> list[dict]:
@@ -124,6 +125,7 @@ class RunFolder:
             log.write(text + "\n")
 
     def flush(self) -> None:
+        fill_scaling_efficiency(self.summary)
         write_table(self.path / SUMMARY_CSV, self.summary, SUMMARY_COLUMNS)
         write_table(self.path / STEPS_CSV, self.steps, STEPS_COLUMNS)
         if self.layers:

@@ -113,6 +113,8 @@ def newest_run(results_root: str | Path = "results") -> Path:
 
 
 def step_samples(steps: pd.DataFrame, phase: str = "timed") -> dict[tuple, np.ndarray]:
-    """Seconds of each step of ``phase``, in step order, by case key."""
-    rows = steps[steps["phase"] == phase].sort_values("step")
-    return {key: group["seconds"].to_numpy() for key, group in rows.groupby(CASE_KEY, sort=False)}
+    """Seconds of each step of ``phase``, in step order, by case key; a step of several ranks takes the slowest
+    rank's time."""
+    rows = steps[steps["phase"] == phase]
+    slowest = rows.groupby([*CASE_KEY, "step"], sort=False)["seconds"].max().reset_index().sort_values("step")
+    return {key: group["seconds"].to_numpy() for key, group in slowest.groupby(CASE_KEY, sort=False)}
