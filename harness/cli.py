@@ -12,7 +12,9 @@ from harness.commands.options import (
     FAIL_ABOVE,
     MODEL_OPTIONS,
     OPTIONS,
+    PARITY_PARALLEL,
     PARITY_TIMEOUT,
+    PARITY_WORKERS,
     PEAK_OPTIONS,
     RUN_OPTIONS,
 )
@@ -67,6 +69,8 @@ def build_parser() -> Parser:
                         "steps (softmax cross-entropy, SGD with momentum; turns the heads on) instead")
     parity.add_argument("--labels", metavar="FILE.npy", help="with --train: the integer class id of each image "
                         "(default: fixed random labels)")
+    PARITY_WORKERS.add_to(parity)
+    PARITY_PARALLEL.add_to(parity)
     PARITY_TIMEOUT.add_to(parity)
 
     layers = sub.add_parser("layers", help="the layer table: shapes, parameters, FLOPs",

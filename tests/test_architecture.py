@@ -11,7 +11,7 @@ import pytest
 import frameworks
 from frameworks.base import PROTOCOL_METHODS
 from harness.analysis.compare import compare_runs
-from harness.measure.launch import run_case
+from harness.measure.ranks import run_case
 from harness.present.report import write_report
 from harness.results.schema import ENV_JSON, FORMAT_VERSION, SUMMARY_CSV
 from harness.results.tables import ResultsError, read_run

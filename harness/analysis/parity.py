@@ -23,8 +23,7 @@ from frameworks import reference
 from frameworks.spec import ModelSpec
 from frameworks.weights import random_labels, save_weights
 from harness.core.cases import Case
-from harness.measure.launch import run_worker
-from harness.measure.threads import worker_env
+from harness.measure.ranks import run_job
 
 TOLERANCE = 1e-5  # float32 on CPU, TF32 off
 # train_step: the parameters after TRAIN_STEPS SGD steps. With the seed's init (sd 0.1) the logits
@@ -98,10 +97,12 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class Reference:
-    """The float64 reference of a check, and the same with chosen branch decisions taken the other way."""
+    """The float64 reference of a check, and the same with chosen branch decisions taken the other way. With
+    ``workers`` ranks sharing ``spec``'s batch, what rank 0 dumps: its rows' output, the gradients of the mean over
+    ranks of each rank's loss (the whole batch's over ``workers``)."""
 
-    def __init__(self, spec: ModelSpec, trial: Trial, train: bool):
-        self.spec, self.trial, self.train = spec, trial, train
+    def __init__(self, spec: ModelSpec, trial: Trial, train: bool, workers: int = 1):
+        self.spec, self.trial, self.train, self.workers = spec, trial, train, workers
         self.labels = trial.labels if trial.labels is not None else random_labels(spec)
         self.branches = self._branches([])
         self.expected = self._tensors(self.branches)
@@ -123,7 +124,8 @@ class Reference:
             params = reference.train(self.spec, w, x, self.labels, TRAIN_STEPS, branches=branches)
             return {f"param/{k}": v for k, v in params.items()}
         out, grads = reference.forward_backward(self.spec, w, x, branches[0])
-        return {"output": out} | {f"grad/{k}": v for k, v in grads.items()}
+        rows = len(out) // self.workers
+        return {"output": out[:rows]} | {f"grad/{k}": v / self.workers for k, v in grads.items()}
 
     def candidates(self) -> list[Flip]:
         """The closest decisions of every ReLU and max-pool (within CANDIDATE_MARGIN), closest first."""
@@ -177,12 +179,15 @@ def dump_name(framework: str, variant: str) -> str:
 
 
 def check_trials(spec: ModelSpec, trials: list[Trial], backends: list[tuple[str, str]], device: str, timeout: float,
-                 train: bool = False, precision: str = "fp32", dump: Path | None = None) -> list[list[ParityResult]]:
+                 train: bool = False, precision: str = "fp32", dump: Path | None = None, workers: int = 1,
+                 parallel: str = "none") -> list[list[ParityResult]]:
     """Per trial, a result per (framework, variant) of ``backends``: its forward and gradients (or, with ``train``,
-    TRAIN_STEPS training steps) in ``precision``, run in one worker per backend for every trial, against the
-    reference. ``dump``: a folder for the first trial's dumps (``dump_name``)."""
+    TRAIN_STEPS training steps) in ``precision``, against the reference. One worker per backend runs every trial;
+    with ``parallel`` (dp or hybrid) ``workers`` ranks run each trial, each on its rows of the trial's batch
+    (``spec.batch_size`` per rank). ``dump``: a folder for the first trial's dumps (``dump_name``)."""
     mode, tolerance = ("train_step", TRAIN_TOLERANCE) if train else ("forward_backward", TOLERANCE)
-    references = [Reference(spec, trial, train) for trial in trials]
+    whole = ModelSpec(spec.batch_size * workers, spec.image_size, spec.lrn, spec.heads)
+    references = [Reference(whole, trial, train, workers) for trial in trials]
     results: list[list[ParityResult]] = [[] for _ in trials]
     with tempfile.TemporaryDirectory(prefix="alexbench-parity-") as tmp:
         files = []
@@ -195,11 +200,14 @@ def check_trials(spec: ModelSpec, trials: list[Trial], backends: list[tuple[str,
             files.append({k: str(v) for k, v in paths.items()})
         for fw, variant in backends:
             case = Case(fw, mode, spec.lrn, spec.heads, spec.batch_size, spec.image_size, variant, precision,
-                        device=device, steps=TRAIN_STEPS)
+                        device=device, steps=TRAIN_STEPS, workers=workers, parallel=parallel)
             jobs = [f | {"dump": str(Path(tmp) / f"{fw}-{variant}-{i}.npz")} for i, f in enumerate(files)]
-            outcome = run_worker({"kind": "parity", "case": case.to_dict(), "trials": jobs}, timeout,
-                                 worker_env(case.threads))
+            # a group is joined once per process (jax.distributed, a tf.distribute strategy): a trial per launch
+            batches = [[j] for j in jobs] if case.distributed else [jobs]
+            outcomes = [run_job({"kind": "parity", "case": case.to_dict(), "trials": batch}, case, timeout)
+                        for batch in batches]
             for i, job in enumerate(jobs):
+                outcome = outcomes[i if case.distributed else 0]
                 if outcome.result["status"] != "ok":
                     results[i].append(ParityResult(fw, outcome.result["status"], {}, outcome.result.get("error", ""),
                                                    tolerance, variant))

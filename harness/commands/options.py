@@ -130,6 +130,11 @@ MODEL_OPTIONS = {"batch_size": OPTIONS["batch_size"].but(many=False),
                                            help="local response normalization after conv1/conv2"),
                  "heads": OPTIONS["heads"], "device": OPTIONS["device"]}
 PARITY_TIMEOUT = OPTIONS["timeout"].but(default="600", help="seconds per framework")
+PARITY_WORKERS = OPTIONS["workers"].but(many=False, metavar="N", help="check the framework's distributed backend: "
+                                        "N ranks, each on --batch-size rows of the batch (--images holds them all, "
+                                        "rank r rows r*B to (r+1)*B-1); gradients averaged over the ranks (default: "
+                                        "one process)")
+PARITY_PARALLEL = OPTIONS["parallel"].but(many=False, metavar="P")
 AB_OPTIONS = {"rounds": Option("rounds", "int", "rounds per mode, at least 2; p < 0.01 needs 8 or more", "10",
                                minimum=2),
               "steps": OPTIONS["steps"].but(default="10", help="timed steps per block"),

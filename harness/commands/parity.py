@@ -18,7 +18,7 @@ from harness.analysis import parity
 from harness.core.errors import UserError
 from harness.present import terminal, views
 
-from .options import MODEL_OPTIONS, OPTIONS, PARITY_TIMEOUT, Checks
+from .options import MODEL_OPTIONS, OPTIONS, PARITY_PARALLEL, PARITY_TIMEOUT, PARITY_WORKERS, Checks
 from .plan import readable, variants_of
 
 
@@ -47,7 +47,11 @@ def cmd_parity(args) -> int:
     fws = checks.value(OPTIONS["frameworks"], args.frameworks)
     wanted = checks.value(OPTIONS["variant"], args.variant)
     timeout = checks.value(PARITY_TIMEOUT, args.timeout)
-    args.heads = args.heads or args.train
+    workers = checks.value(PARITY_WORKERS, args.workers)
+    parallel = checks.value(PARITY_PARALLEL, args.parallel)
+    if parallel and not workers:
+        checks.problems.append("--parallel needs --workers")
+    args.heads = args.heads or args.train or parallel == "hybrid"
     spec = model_spec(args, checks)
     readable(checks, "--weights", args.weights)
     readable(checks, "--images", args.images)
@@ -58,10 +62,11 @@ def cmd_parity(args) -> int:
         checks.problems.append(f"--dump {args.dump} is not a folder")
     variants = variants_of(fws, wanted, checks) if wanted else {}
     checks.done()
+    whole = ModelSpec(spec.batch_size * (workers or 1), spec.image_size, spec.lrn, spec.heads)  # every rank's rows
     try:
         weights = load_weights(args.weights, spec) if args.weights else canonical_weights(spec)
-        images = load_images(args.images, spec) if args.images else random_images(spec)
-        labels = load_labels(args.labels, spec) if args.labels else None
+        images = load_images(args.images, whole) if args.images else random_images(whole)
+        labels = load_labels(args.labels, whole) if args.labels else None
     except WeightsError as e:
         raise UserError(str(e)) from None
     present = installed(fws, "check")
@@ -70,7 +75,8 @@ def cmd_parity(args) -> int:
         dump = Path(args.dump)
         dump.mkdir(parents=True, exist_ok=True)
     backends = [(fw, variant) for fw in present for variant in variants[fw]]
+    placement = {"workers": workers, "parallel": parallel or "dp"} if workers else {}
     (results,) = parity.check_trials(spec, [parity.Trial(weights, images, labels)], backends, args.device, timeout,
-                                     args.train, dump=dump)
+                                     args.train, dump=dump, **placement)
     terminal.show(views.parity_view(results))
     return 0 if all(r.passed or r.explained or r.status == "unsupported" for r in results) else 1

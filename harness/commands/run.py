@@ -13,10 +13,10 @@ from rich.markup import escape
 import frameworks
 from frameworks.weights import canonical_weights, load_weights, weights_hash
 from harness.core.cases import Case
-from harness.measure.launch import Outcome, run_case, run_worker
+from harness.measure.launch import Outcome, run_worker
 from harness.measure.layers import total_steps
 from harness.measure.peak import measure_peaks
-from harness.measure.ranks import Launch, port_is_free, run_ranks
+from harness.measure.ranks import Launch, port_is_free, run_case
 from harness.measure.threads import worker_env
 from harness.measure.timing import harness_overhead_s
 from harness.present import terminal, views
@@ -47,14 +47,11 @@ def _not_runnable(case: Case) -> dict | None:
 
 def _measure(case: Case, index: int, timeout: float, weights: str | None, launch: Launch, update) -> Outcome:
     """One case: a worker, or this node's ranks of a distributed case."""
-    if not case.distributed:
-        return run_case(case, timeout, update, weights)
-    rendezvous = launch.rendezvous(case, index)
-    if launch.node_rank == 0 and not port_is_free(rendezvous.master_addr, rendezvous.master_port):
+    rendezvous = launch.rendezvous(case, index) if case.distributed else None
+    if rendezvous and launch.node_rank == 0 and not port_is_free(rendezvous.master_addr, rendezvous.master_port):
         return Outcome({"status": "failed", "error": f"port {rendezvous.master_port} of {rendezvous.master_addr} is "
                         "busy: give --coordinator another port"}, "")
-    job = {"kind": "bench", "case": case.to_dict(), "weights": weights}
-    return run_ranks(job, case, rendezvous, timeout, update)
+    return run_case(case, timeout, update, weights, rendezvous)
 
 
 def _raise_interrupt(signum, frame):

@@ -9,14 +9,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from harness.core.cases import Case
-
-from .threads import worker_env
 
 STDERR_TAIL_LINES = 5
 WORKER = "harness.measure.worker"
@@ -85,13 +80,3 @@ def run_worker(job: dict, timeout: float, env: dict[str, str],
         if result_path.exists():
             return Outcome(json.loads(result_path.read_text()), stderr)
     return death_outcome(proc.returncode, stderr)
-
-
-def run_case(case: Case, timeout: float, on_progress: Callable[[int], None] | None = None,
-             weights_path: str | None = None) -> Outcome:
-    """Time one case in a fresh worker."""
-    job = {"kind": "bench", "case": case.to_dict(), "weights": weights_path}
-    start = time.monotonic()
-    outcome = run_worker(job, timeout, worker_env(case.threads), on_progress)
-    outcome.result.setdefault("wall_s", time.monotonic() - start)
-    return outcome

@@ -27,7 +27,7 @@ from frameworks.distributed import tf_config
 from harness.core.cases import Case
 
 from .jobs import READY
-from .launch import WORKER, Outcome, death_outcome
+from .launch import WORKER, Outcome, death_outcome, run_worker
 from .threads import worker_env
 
 POLL_S = 0.05
@@ -210,3 +210,19 @@ def _timeout_text(ranks: list[_Rank], rendezvous: Rendezvous, timeout: float) ->
 
 def _stderr(ranks: list[_Rank]) -> str:
     return "\n".join(f"----- rank {r.rank} -----\n{r.stderr.read_text()}" for r in ranks)
+
+
+def run_job(job: dict, case: Case, timeout: float, on_progress: Callable[[int], None] | None = None,
+            rendezvous: Rendezvous | None = None) -> Outcome:
+    """``job`` for ``case``: in one worker, or, for a distributed case, as its ranks (on free loopback ports unless
+    a rendezvous is given)."""
+    if not case.distributed:
+        return run_worker(job, timeout, worker_env(case.threads), on_progress)
+    return run_ranks(job, case, rendezvous or local_rendezvous(case.workers), timeout, on_progress)
+
+
+def run_case(case: Case, timeout: float, on_progress: Callable[[int], None] | None = None,
+             weights_path: str | None = None, rendezvous: Rendezvous | None = None) -> Outcome:
+    """Time one case in fresh processes."""
+    return run_job({"kind": "bench", "case": case.to_dict(), "weights": weights_path}, case, timeout, on_progress,
+                   rendezvous)
