@@ -26,7 +26,7 @@ from harness.results.tables import read_run
 
 from . import ranking
 from .charts.runcharts import TITLES, make_figures, peak_percentages
-from .markdown import BLANK, case_columns, ms, number, section
+from .markdown import BLANK, case_columns, ms, number, percent, section
 
 REPORT = "report.md"
 PEAK_KEYS = (("matmul", "matmul_gflops_median", "matmul_gflops_best"),
@@ -135,6 +135,36 @@ def _results(ok: pd.DataFrame, extras: list[str]) -> list[str]:
     return section("Results", intro, [name for name, _ in columns], rows)
 
 
+def _scaling(ok: pd.DataFrame) -> list[str]:
+    """Distributed cases: global throughput, scaling efficiency, and what share of a step communication takes."""
+    ranks = ok[ok["parallel"] != "none"]
+    if ranks.empty:
+        return []
+    mib = 2**20
+    columns = [("framework", lambda r: r["framework"]), ("parallel", lambda r: r["parallel"]),
+               ("mode", lambda r: r["mode"]), ("LRN", lambda r: lrn_text(r["lrn"])),
+               ("workers", lambda r: f"{int(r['workers'])}" + (f" on {int(r['nodes'])} nodes" * (r["nodes"] > 1))),
+               ("global batch", lambda r: str(int(r["global_batch"]))), ("median (ms)", lambda r: ms(r["median_s"])),
+               ("images/s", lambda r: number(r["images_per_s"], ",.1f")),
+               ("efficiency", lambda r: percent(r["scaling_efficiency"])),
+               ("collectives alone (ms)", lambda r: ms(r["allreduce_s"])),
+               ("share of the step", lambda r: percent(r["comm_share"])),
+               ("MiB sent per step, per worker", lambda r: number(r["comm_bytes"] / mib, ",.1f")),
+               ("parameters + optimizer (MiB per worker)",
+                lambda r: f"{number(r['param_bytes'] / mib, ',.1f')} + {number(r['optimizer_bytes'] / mib, ',.1f')}"),
+               ("engine", lambda r: r["comm_backend"])]
+    rows = [[cell(r) for _, cell in columns] for _, r in ranks.sort_values(["framework", "parallel", "mode",
+                                                                               "workers"]).iterrows()]
+    intro = ("Each case ran as N ranks of its framework's own engine, each on its own cores (or GPU) with the batch "
+             "size per worker (weak scaling); a step's time is its slowest rank's. Efficiency: images/s over N times "
+             "the one-worker case's (same threads per worker). Collectives alone: the median time of the step's "
+             "collectives (for dp the all-reduce of every gradient) on buffers of their sizes, same engine, same "
+             "processes; its share of the step is what communication would cost if nothing overlapped it. Bytes "
+             "sent: from the sizes of the tensors each collective moves, as a ring sends them. `forward` runs "
+             "without communication.")
+    return section("Scaling out", intro, [name for name, _ in columns], rows)
+
+
 def _problems(failed: pd.DataFrame, extras: list[str]) -> list[str]:
     rows = [[case_label(r, extras), r["status"], r["error"]] for _, r in failed.iterrows()]
     intro = ("`unsupported`: the framework or device cannot run this combination, for the reason given; "
@@ -180,7 +210,7 @@ def write_report(run_dir: str | Path) -> Path:
     lines = [f"# alexbench run {env.get('run_id', run.name)}", ""] + _environment(summary, env) + \
         _notes(summary, env)
     if not ok.empty:
-        lines += _results(ok, varied(ok)) + ranking.fastest(ok) + ranking.best_variants(ok) + \
+        lines += _results(ok, varied(ok)) + _scaling(ok) + ranking.fastest(ok) + ranking.best_variants(ok) + \
             ranking.seed_program(ok)
     lines += _seed(ok, extras) + _problems(failed, extras) + _figures(run, pngs)
     path = run / REPORT

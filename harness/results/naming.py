@@ -20,7 +20,7 @@ BASELINES = {"precision": "fp32", "variant": "default", "layout": "native"}
 # comparison of frameworks groups by the other settings, and reads these as part of the framework's choice.
 OWN_SETTINGS = ("variant", "layout")
 # Key columns named in a case's label only when they vary within the frame being drawn.
-EXTRA_COLUMNS = ("variant", "precision", "layout", "heads", "batch_size", "image_size")
+EXTRA_COLUMNS = ("variant", "precision", "layout", "heads", "batch_size", "image_size", "parallel", "workers", "nodes")
 # The seed's published seconds per batch (batch 32, conv1..pool5, on its GPU in 2016), by (mode, LRN).
 SEED_GPU_SECONDS = {("forward", True): 0.026, ("forward", False): 0.007,
                     ("forward_backward", True): 0.078, ("forward_backward", False): 0.025}
@@ -117,7 +117,9 @@ def setting_text(row, column: str) -> str:
              "layout": lambda: layout_text(row["framework"], value),
              "heads": lambda: "FC heads" if value else "no heads", "batch_size": lambda: f"batch {int(value)}",
              "image_size": lambda: f"{int(value)}px", "lrn": lambda: lrn_text(value),
-             "framework": lambda: framework_text(value)}
+             "framework": lambda: framework_text(value), "workers": lambda: f"x{int(value)}",
+             "nodes": lambda: f"on {int(value)} node{'s' * (int(value) > 1)}",
+             "parallel": lambda: "one process" if value == "none" else value}
     return words.get(column, lambda: str(value))()
 
 

@@ -23,7 +23,7 @@ from harness.results.naming import (
 )
 from harness.results.tables import ResultsError, read_run, step_samples
 
-from . import layerchart, settingcharts
+from . import layerchart, settingcharts, workerschart
 from .style import (
     FIGURES,
     axis_label,
@@ -48,6 +48,7 @@ TITLES = {
     "timeline": "Every step in run order",
     "distribution": "Spread of the timed steps",
     "layers": layerchart.TITLE,
+    "workers": workerschart.TITLE,
 }
 BURN_IN_COLOR = "#dddddd"
 
@@ -206,7 +207,7 @@ def make_figures(run_dir: str | Path) -> list[Path]:
     figures = {"latency": latency(ok, timed), "throughput": throughput(ok, env.get("peak_gflops")),
                **{name: settingcharts.setting_chart(ok, name) for name in settingcharts.SETTINGS},
                "scaling": settingcharts.scaling(ok), "lrn_cost": lrn_cost(ok), "timeline": timeline(ok, steps),
-               "distribution": distribution(ok, timed)}
+               "distribution": distribution(ok, timed), "workers": workerschart.workers_chart(ok)}
     pngs = [save(fig, run / FIGURES, name) for name, fig in figures.items() if fig is not None]
     layers = layerchart.layer_figure(run)  # with --per-layer: where each framework spends its time
     return pngs + ([layers] if layers else [])
