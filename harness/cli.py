@@ -13,6 +13,8 @@ from harness.commands.options import (
     MODEL_OPTIONS,
     OPTIONS,
     PARITY_PARALLEL,
+    PARITY_PRECISION,
+    PARITY_TF32,
     PARITY_TIMEOUT,
     PARITY_WORKERS,
     PEAK_OPTIONS,
@@ -71,6 +73,8 @@ def build_parser() -> Parser:
                         "(default: fixed random labels)")
     PARITY_WORKERS.add_to(parity)
     PARITY_PARALLEL.add_to(parity)
+    PARITY_PRECISION.add_to(parity)
+    PARITY_TF32.add_to(parity)
     PARITY_TIMEOUT.add_to(parity)
 
     layers = sub.add_parser("layers", help="the layer table: shapes, parameters, FLOPs",

@@ -180,11 +180,12 @@ def dump_name(framework: str, variant: str) -> str:
 
 def check_trials(spec: ModelSpec, trials: list[Trial], backends: list[tuple[str, str]], device: str, timeout: float,
                  train: bool = False, precision: str = "fp32", dump: Path | None = None, workers: int = 1,
-                 parallel: str = "none") -> list[list[ParityResult]]:
+                 parallel: str = "none", tf32: bool = False) -> list[list[ParityResult]]:
     """Per trial, a result per (framework, variant) of ``backends``: its forward and gradients (or, with ``train``,
-    TRAIN_STEPS training steps) in ``precision``, against the reference. One worker per backend runs every trial;
-    with ``parallel`` (dp or hybrid) ``workers`` ranks run each trial, each on its rows of the trial's batch
-    (``spec.batch_size`` per rank). ``dump``: a folder for the first trial's dumps (``dump_name``)."""
+    TRAIN_STEPS training steps) in ``precision`` (TF32 off on GPU unless ``tf32``), against the reference. One
+    worker per backend runs every trial; with ``parallel`` (dp or hybrid) ``workers`` ranks run each trial, each on
+    its rows of the trial's batch (``spec.batch_size`` per rank). ``dump``: a folder for the first trial's dumps
+    (``dump_name``)."""
     mode, tolerance = ("train_step", TRAIN_TOLERANCE) if train else ("forward_backward", TOLERANCE)
     whole = ModelSpec(spec.batch_size * workers, spec.image_size, spec.lrn, spec.heads)
     references = [Reference(whole, trial, train, workers) for trial in trials]
@@ -200,7 +201,7 @@ def check_trials(spec: ModelSpec, trials: list[Trial], backends: list[tuple[str,
             files.append({k: str(v) for k, v in paths.items()})
         for fw, variant in backends:
             case = Case(fw, mode, spec.lrn, spec.heads, spec.batch_size, spec.image_size, variant, precision,
-                        device=device, steps=TRAIN_STEPS, workers=workers, parallel=parallel)
+                        tf32=tf32, device=device, steps=TRAIN_STEPS, workers=workers, parallel=parallel)
             jobs = [f | {"dump": str(Path(tmp) / f"{fw}-{variant}-{i}.npz")} for i, f in enumerate(files)]
             # a group is joined once per process (jax.distributed, a tf.distribute strategy): a trial per launch
             batches = [[j] for j in jobs] if case.distributed else [jobs]

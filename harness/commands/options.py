@@ -135,6 +135,11 @@ PARITY_WORKERS = OPTIONS["workers"].but(many=False, metavar="N", help="check the
                                         "rank r rows r*B to (r+1)*B-1); gradients averaged over the ranks (default: "
                                         "one process)")
 PARITY_PARALLEL = OPTIONS["parallel"].but(many=False, metavar="P")
+PARITY_PRECISION = OPTIONS["precision"].but(many=False, metavar="P", help="the compute precision to check: fp32, "
+                                            "or mixed bf16 / fp16 (their errors are far above float32's 1e-5: the "
+                                            "measure of what they need)")
+PARITY_TF32 = OPTIONS["tf32"].but(choices=("off", "on"), default="off", help="TF32 on GPU (off: float32's "
+                                  "tolerance holds; on: measures what TF32 needs)")
 AB_OPTIONS = {"rounds": Option("rounds", "int", "rounds per mode, at least 2; p < 0.01 needs 8 or more", "10",
                                minimum=2),
               "steps": OPTIONS["steps"].but(default="10", help="timed steps per block"),

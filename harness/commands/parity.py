@@ -18,7 +18,16 @@ from harness.analysis import parity
 from harness.core.errors import UserError
 from harness.present import terminal, views
 
-from .options import MODEL_OPTIONS, OPTIONS, PARITY_PARALLEL, PARITY_TIMEOUT, PARITY_WORKERS, Checks
+from .options import (
+    MODEL_OPTIONS,
+    OPTIONS,
+    PARITY_PARALLEL,
+    PARITY_PRECISION,
+    PARITY_TF32,
+    PARITY_TIMEOUT,
+    PARITY_WORKERS,
+    Checks,
+)
 from .plan import readable, variants_of
 
 
@@ -49,6 +58,8 @@ def cmd_parity(args) -> int:
     timeout = checks.value(PARITY_TIMEOUT, args.timeout)
     workers = checks.value(PARITY_WORKERS, args.workers)
     parallel = checks.value(PARITY_PARALLEL, args.parallel)
+    precision = checks.value(PARITY_PRECISION, args.precision)
+    tf32 = checks.value(PARITY_TF32, args.tf32) == "on"
     if parallel and not workers:
         checks.problems.append("--parallel needs --workers")
     args.heads = args.heads or args.train or parallel == "hybrid"
@@ -77,6 +88,6 @@ def cmd_parity(args) -> int:
     backends = [(fw, variant) for fw in present for variant in variants[fw]]
     placement = {"workers": workers, "parallel": parallel or "dp"} if workers else {}
     (results,) = parity.check_trials(spec, [parity.Trial(weights, images, labels)], backends, args.device, timeout,
-                                     args.train, dump=dump, **placement)
+                                     args.train, precision or "fp32", dump, tf32=tf32, **placement)
     terminal.show(views.parity_view(results))
     return 0 if all(r.passed or r.explained or r.status == "unsupported" for r in results) else 1

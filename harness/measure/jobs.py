@@ -74,15 +74,16 @@ def run_rank(case: Case, job: dict, progress: Progress) -> dict:
 def run_parity(job: dict, progress: Progress) -> dict:
     """For each of ``job["trials"]`` (weights, images and labels files), a backend built on them writes its
     output and gradients (for ``train_step``: the parameters after ``steps`` training steps) to the trial's
-    ``dump``, TF32 off. A distributed case's ranks each take their rows of the files' global batch; rank 0 writes
-    the dump: its own rows' output, the gradients averaged over the ranks, the parameters every rank holds."""
+    ``dump``, TF32 off unless the case turns it on. A distributed case's ranks each take their rows of the files'
+    global batch; rank 0 writes the dump: its own rows' output, the gradients averaged over the ranks, the
+    parameters every rank holds."""
     case = Case.from_dict(job["case"])
     group = Group.from_env(parallel=case.parallel, timeout_s=job["timeout"]) if case.distributed else None
     rows = (lambda a: local_rows(a, group)) if group else (lambda a: a)
     for trial in job["trials"]:
         images, labels = load_images(trial["images"], case.global_spec), np.load(trial["labels"])
-        backend = build(case, load_weights(trial["weights"], case.spec), rows(images), tf32=False, labels=rows(labels),
-                        group=group)
+        backend = build(case, load_weights(trial["weights"], case.spec), rows(images), tf32=bool(case.tf32),
+                        labels=rows(labels), group=group)
         if case.mode == "train_step":
             for _ in range(case.steps):
                 backend.block(backend.train_step())
