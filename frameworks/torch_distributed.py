@@ -7,20 +7,21 @@ CPU, NCCL on CUDA (device = LOCAL_RANK).
   gradients over ranks in buckets (1 MiB first, then 25 MiB, in the order gradients become ready), each bucket's
   all-reduce started while the backward still runs.
 - ``hybrid`` (Krizhevsky, arXiv 1404.5997): the convolutions under DDP; fc6, fc7, fc8 ``nn.Linear`` modules
-  sharded over a 1-D ``DeviceMesh`` with ``parallelize_module``. The plan (``HEAD_PLAN``) is the one with the
-  fewest bytes among those that start from gathered pool5 features, per global row (x (N-1)/N):
-    fc6 ``ColwiseParallel(input_layouts=Shard(0))``: all-gathers every rank's pool5 features (9216 floats a row)
-      and holds 1/N of fc6's outputs; in backward the features' gradient is reduce-scattered back (9216).
-    fc7 ``RowwiseParallel(output_layouts=Shard(-1))``: takes fc6's output shards as they are, holds 1/N of
-      fc7's inputs; its partial sums are reduce-scattered to 1/N of fc7's outputs (4096), all-gathered in
-      backward (4096).
+  sharded over a 1-D ``DeviceMesh`` by ``parallelize_module``. The plan (``HEAD_PLAN``) moves the fewest bytes of
+  those that start from gathered pool5 features. Per global row, in floats a rank sends (N-1)/N of (an all-reduce
+  counts twice), F = 9216 pool5 features at 224 px:
+    fc6 ``ColwiseParallel(input_layouts=Shard(0))``: all-gathers every rank's features (F) and holds 1/N of fc6's
+      output columns; backward reduce-scatters the features' gradient back to their ranks (F).
+    fc7 ``RowwiseParallel(output_layouts=Shard(-1))``: takes fc6's output shards as they are (1/N of fc7's input
+      rows); its partial sums are reduce-scattered to 1/N of fc7's outputs (4096), all-gathered in backward (4096).
     fc8 ``RowwiseParallel(output_layouts=Replicate())``: takes fc7's shards as they are; its partial logits are
-      all-reduced (2 x 1000), so every rank holds the global batch's logits and computes the same loss; their
-      gradient needs no collective.
-  28,624 floats a row in all, against 35,816 for colwise fc6/fc7/fc8 or Megatron's colwise-rowwise-colwise
-  (with the logits all-gathered; 34,816 with loss_parallel). Rowwise keeps fc7's and fc8's biases whole on
-  every rank (5,096 floats). The features' gradient arriving at each rank is its share of the global loss's;
-  DDP divides by N, so it is scaled by N first.
+      all-reduced (2 x 1000), so every rank holds the global batch's logits and computes the same loss, whose
+      gradient then needs no collective.
+  2F + 10,192 = 28,624 in all, against 2F + 17,384 for colwise fc6-fc8, or for Megatron's colwise-rowwise-colwise,
+  with the logits all-gathered (1000 less with ``loss_parallel``). gloo has no reduce-scatter (it all-reduces the
+  whole tensor and keeps a shard): 3F + 14,288 there, still the fewest (Megatron's: 3F + 17,384). Rowwise keeps fc7's
+  and fc8's biases whole on every rank (5,096 floats). Each rank's features get their share of the global loss's
+  gradient; DDP divides by N, so they are scaled by N first.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class TorchDistributedBackend(TorchBackend):
             raise Unsupported("torch compile with the FC heads: torch 2.13's Inductor (CPU) returns zero gradients for "
                               "conv weights held as nn.Parameter (as DDP needs them) ahead of ReLU, max-pool and a "
                               "linear layer")
+        if hybrid and config.precision == "fp16":
+            raise Unsupported("torch hybrid fp16: GradScaler cannot unscale DTensor and plain gradients together")
         device = _device(config.device)
         if device.type == "cuda":
             device = torch.device("cuda", group.local_rank)

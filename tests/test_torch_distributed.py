@@ -83,8 +83,8 @@ CASES = {
         for w in ("canonical", "other")],
     1: [case(p, True, True, w) for p in PARALLEL for w in ("canonical", "other")],
 }
-# compile (without heads: see test_compile_with_heads_is_unsupported); tuned (LRN as a 1x1 convolution,
-# channels_last, the forward compiled)
+# compile (without heads: see test_unsupported_combinations_fail_before_joining_a_group); tuned (LRN as a 1x1
+# convolution, channels_last, the forward compiled)
 VARIANTS = [case("dp", True, False, "other", "compile"), case("dp", True, True, "other", "tuned"),
             case("hybrid", True, True, "other", "tuned")]
 
@@ -150,13 +150,15 @@ def test_variants_keep_parity(tmp_path_factory):
         check_parity(out, 2, c)
 
 
-def test_compile_with_heads_is_unsupported():
+@pytest.mark.parametrize("parallel, config, reason", [
+    ("dp", {"variant": "compile"}, "zero gradients"), ("hybrid", {"precision": "fp16"}, "GradScaler")])
+def test_unsupported_combinations_fail_before_joining_a_group(parallel, config, reason):
     from frameworks.base import RunConfig, Unsupported
     from frameworks.torch_distributed import TorchDistributedBackend
 
     spec, _, w, _, _ = case_inputs(1)
-    with pytest.raises(Unsupported, match="zero gradients"):  # before it joins any group
-        TorchDistributedBackend(spec, w, RunConfig(device="cpu", variant="compile"), Group(0, 1, 0, 1, "127.0.0.1", 1))
+    with pytest.raises(Unsupported, match=reason):  # a rank alone would wait for the others
+        TorchDistributedBackend(spec, w, RunConfig(device="cpu", **config), Group(0, 2, 0, 2, "127.0.0.1", 1, parallel))
 
 
 # collectives: torch's flight recorder (on gloo too) lists every collective the process group ran, with its sizes
