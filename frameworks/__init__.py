@@ -46,7 +46,7 @@ REGISTRY: dict[str, Entry] = {
                         backward_runs_forward=True),  # TensorFlowBackend.layer_ops says why
     "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile", "tuned"),
                    ("nchw", "nhwc"), process_wide=("tuned",),  # glibc allocator settings, cuDNN autotuning
-                   default_label="eager"),
+                   default_label="eager", distributed="frameworks.torch_distributed:TorchDistributedBackend"),
     "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default",), ("nhwc",),
                  default_label="jit"),
     "tf1-seed": Entry("frameworks.tf1_seed_backend:Tf1SeedBackend", ("tensorflow",), "tensorflow", ("session",),

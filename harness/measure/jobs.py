@@ -57,18 +57,17 @@ def run_rank(case: Case, job: dict, progress: Progress) -> dict:
     comm = time_steps(backend.comm_step(case.mode), backend.block, 1, COMM_STEPS).timed if collectives else [0.0]
     parts = [m.burn_in, m.timed, comm, [peak, step_mem]]
     gathered = backend.gather_floats([t for part in parts for t in part])
-    held = backend.memory_bytes()
+    about = {"describe": describe(backend), "comm_backend": backend.comm_backend()} | backend.memory_bytes()
     backend.close()
     if group.rank != 0:
         return {"status": "ok"}
     bounds = np.cumsum([0] + [len(p) for p in parts])
     burn, timed, comm, mem = (np.array([g[a:b] for g in gathered]) for a, b in zip(bounds, bounds[1:], strict=False))
-    return {"status": "ok", "describe": describe(backend), "burn_in": burn.max(axis=0).tolist(),
-            "timed": timed.max(axis=0).tolist(), "rank_burn_in": burn.tolist(), "rank_timed": timed.tolist(),
-            "flops": mode_flops(case.spec, case.mode), "peak_mem_bytes": int(mem[:, 0].max()),
-            "step_mem_bytes": int(mem[:, 1].max()), "comm_backend": backend.comm_backend(),
-            "allreduce_s": float(np.median(comm.max(axis=0))), "comm_bytes": sent_bytes(collectives, group.world_size),
-            "param_bytes": held["param_bytes"], "optimizer_bytes": held["optimizer_bytes"]}
+    return {"status": "ok", "burn_in": burn.max(axis=0).tolist(), "timed": timed.max(axis=0).tolist(),
+            "rank_burn_in": burn.tolist(), "rank_timed": timed.tolist(), "flops": mode_flops(case.spec, case.mode),
+            "peak_mem_bytes": int(mem[:, 0].max()), "step_mem_bytes": int(mem[:, 1].max()),
+            "allreduce_s": float(np.median(comm.max(axis=0))),
+            "comm_bytes": sent_bytes(collectives, group.world_size)} | about
 
 
 def run_parity(job: dict, progress: Progress) -> dict:

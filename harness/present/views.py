@@ -63,8 +63,10 @@ def problem_lines(rows: list[dict]) -> list[str]:
     for r in rows:
         if r["status"] != "ok":
             error = "".join(str(r["error"]).splitlines()[:1])[:160]
+            ranks = f" x{r['workers']} {r['parallel']}" if r.get("parallel", "none") != "none" else ""
             line = (f"{r['framework']} {r['variant']} {r['mode']} lrn={'on' if r['lrn'] else 'off'} "
-                    f"{r['precision']} {r['layout']} b{r['batch_size']} {r['image_size']}px: {r['status']} - {error}")
+                    f"{r['precision']} {r['layout']} b{r['batch_size']} {r['image_size']}px{ranks}: {r['status']} - "
+                    f"{error}")
             lines.append(f"[red]{escape(line)}[/]")
     return lines
 
