@@ -92,9 +92,10 @@ def run_parity(job: dict, progress: Progress) -> dict:
             tensors |= {f"grad/{k}": v for k, v in backend.grads_to_numpy(backend.forward_backward()).items()}
         if group is None or group.rank == 0:
             np.savez(trial["dump"], **tensors)
+        about = backend.describe()
         if group is not None:
             backend.close()
-    return {"status": "ok", "describe": backend.describe()}
+    return {"status": "ok", "describe": about}
 
 
 def run_peak(job: dict, progress: Progress) -> dict:
