@@ -58,7 +58,7 @@ report: setup
 # same steps here at tiny sizes (a test does); a step that needs a GPU says so and is skipped.
 DEVICE ?= cuda
 GPU_RUN_SECONDS ?= 360
-GPU_CHECK = PYTHONPATH=$(CURDIR) $(PYTHON) -m harness
+GPU_CHECK = env PYTHONPATH=$(CURDIR) $(PYTHON) -m harness
 GPU_SIZES = $(if $(filter cpu,$(DEVICE)),--batch-size 1 --image-size 66 --burn-in 1 --steps 2 --peak-seconds 0.2,)
 GPU_PARITY = $(GPU_CHECK) parity --device $(DEVICE) --frameworks torch,jax $(if $(filter cpu,$(DEVICE)),--image-size 70,)
 
