@@ -157,7 +157,8 @@ class TensorFlowDistributedBackend(TensorFlowBackend):
         return w[..., np.array_split(np.arange(w.shape[-1]), self.group.world_size)[self.group.rank]]
 
     def _make_variables(self, weights: dict[str, np.ndarray]) -> list:
-        self.strategy = join(self.group, self.device.startswith("/GPU"))
+        gpu = self.device.startswith("/GPU")
+        self.strategy, self.implementation = join(self.group, gpu), NCCL if gpu else RING
         self.device = self.strategy.extended.worker_devices[0]
         made = {}
         with self.strategy.scope():  # mirrored: the same on every rank, updated with all-reduced gradients
@@ -228,7 +229,7 @@ class TensorFlowDistributedBackend(TensorFlowBackend):
     # --- what is communicated --------------------------------------------------------------------------------------
 
     def comm_backend(self) -> str:
-        return self.strategy.extended._communication_options.implementation.value  # "RING" or "NCCL"
+        return self.implementation.value  # "RING" or "NCCL"
 
     def _gathers(self) -> list[tuple[str, tuple[int, ...], int]]:
         """(name, this rank's piece, axis) of each gather of a hybrid forward, in order."""
@@ -293,13 +294,13 @@ class TensorFlowDistributedBackend(TensorFlowBackend):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         if mode not in self._comm_steps:
-            self._comm_steps[mode] = tf.function(functools.partial(self.strategy.run, self._comm, args=(mode,)))
+            self._comm_steps[mode] = self._replicated(functools.partial(self._comm, mode))
         step = self._comm_steps[mode]
 
-        def run():
+        def comm():
             with tf.device(self.device):
                 return step()
-        return run
+        return comm
 
     @staticmethod
     def _gather_rows(t):
@@ -310,15 +311,20 @@ class TensorFlowDistributedBackend(TensorFlowBackend):
         ctx = tf.distribute.get_replica_context()
         return [ctx.all_gather(tf.identity(t), axis=len(t.shape) - 1) for t in tensors]
 
+    def _replicated(self, fn):
+        """``fn(*args)`` run by the strategy (in its replica context) in a tf.function, without AutoGraph: there is
+        no control flow to convert, and converting once failed here ("tf__run() takes 0 positional arguments")."""
+        return tf.function(lambda *args: self.strategy.run(fn, args=args), autograph=False, reduce_retracing=True)
+
     def _collective(self, name: str, fn):
-        """``fn`` in the replica context, as one tf.function made once."""
+        """``_replicated(fn)``, made once."""
         if name not in self._functions:
-            self._functions[name] = tf.function(functools.partial(self.strategy.run, fn), reduce_retracing=True)
+            self._functions[name] = self._replicated(fn)
         return self._functions[name]
 
     def gather_floats(self, values: list[float]) -> list[list[float]]:
         with tf.device(self.device):
-            gathered = self._collective("rows", self._gather_rows)(args=(tf.constant([values], tf.float64),))
+            gathered = self._collective("rows", self._gather_rows)(tf.constant([values], tf.float64))
         return gathered.numpy().tolist()
 
     def _whole(self, tensors: list) -> dict[str, np.ndarray]:
@@ -326,7 +332,7 @@ class TensorFlowDistributedBackend(TensorFlowBackend):
         tensors = list(tensors)
         if self.local:
             with tf.device(self.device):
-                gathered = self._collective("columns", self._gather_columns)(args=[tensors[i] for i in self.local])
+                gathered = self._collective("columns", self._gather_columns)(*[tensors[i] for i in self.local])
             for i, t in zip(self.local, gathered, strict=True):
                 tensors[i] = t
         return {n: np.asarray(t) for n, t in zip(self.names, tensors, strict=True)}
