@@ -1,5 +1,6 @@
 # alexbench: `make bench-all` runs the seed protocol for every installed framework and
 # writes the report; `make test` runs the tests. Both set up .venv when needed.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo torch,tensorflow,jax-cuda,dev || echo all,dev)
 ALEXBENCH := $(BIN)/alexbench
 
-.PHONY: setup bench-all bench-quick bench-perf bench-layers report test lint clean-venv
+.PHONY: setup bench-all bench-quick bench-perf bench-layers bench-scaling report test test-fast lint gpu-check clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +41,59 @@ bench-layers: setup
 		--burn-in 2 --steps 10 --per-layer --peak-seconds 0 --label layers
 	$(ALEXBENCH) report
 
+# Scaling out: train_step with the heads at 1 and 2 workers, dp and hybrid, every framework (about 15 minutes).
+bench-scaling: setup
+	$(ALEXBENCH) run --config configs/scaling.toml
+	$(ALEXBENCH) report
+
 report: setup
 	$(ALEXBENCH) report
+
+# The GPU check, on a lent GPU machine: its own python3 holds PyTorch and JAX with CUDA (no .venv, no network,
+# no TensorFlow: its rows say unavailable). The environment; parity on the GPU (fp32 with TF32 off, then what TF32
+# and bf16 need); the seed protocol for every variant of jax, torch (default, compile, tuned) and tensorflow, fp32
+# and bf16, LRN on and off, forward and forward_backward, after the GPU's peak, stopped after GPU_RUN_SECONDS (it
+# keeps every finished case) so that the whole check stays under 8 minutes; the report. OUT/gpu-check.tar.gz holds
+# it all, OUT/gpu-check.log what it printed. `make gpu-check OUT=DIR DEVICE=cpu PYTHON=.venv/bin/python` runs the
+# same steps here at tiny sizes (a test does); a step that needs a GPU says so and is skipped.
+DEVICE ?= cuda
+GPU_RUN_SECONDS ?= 360
+GPU_CHECK = PYTHONPATH=$(CURDIR) $(PYTHON) -m harness
+GPU_SIZES = $(if $(filter cpu,$(DEVICE)),--batch-size 1 --image-size 66 --burn-in 1 --steps 2 --peak-seconds 0.2,)
+GPU_PARITY = $(GPU_CHECK) parity --device $(DEVICE) --frameworks torch,jax $(if $(filter cpu,$(DEVICE)),--image-size 70,)
+
+gpu-check:
+	@test -n "$(OUT)" || { echo "make gpu-check: give OUT=DIR, the folder for the archive and the log" >&2; exit 2; }
+	@mkdir -p $(OUT)/gpu-check
+	@set -o pipefail; status=0; { \
+	  $(GPU_CHECK) env > $(OUT)/gpu-check/env.json && cat $(OUT)/gpu-check/env.json || status=1; \
+	  echo "== parity, fp32, TF32 off (tolerance 1e-5)"; \
+	  $(GPU_PARITY) --variant all || status=1; \
+	  if [ "$(DEVICE)" = cpu ]; then echo "== parity with TF32 on: skipped, TF32 is a GPU setting"; else \
+	    echo "== parity with TF32 on: what it needs"; \
+	    $(GPU_PARITY) --tf32 on || true; fi; \
+	  echo "== parity in bf16: what it needs"; \
+	  $(GPU_PARITY) --precision bf16 || true; \
+	  echo "== the seed protocol, every variant, fp32 and bf16 (stopped after $(GPU_RUN_SECONDS) s)"; \
+	  timeout --signal=TERM $(GPU_RUN_SECONDS) $(GPU_CHECK) run --config configs/seed.toml --device $(DEVICE) \
+	    --frameworks jax,torch,tensorflow --variant all --precision fp32,bf16 --label gpu-check \
+	    --out $(OUT)/gpu-check/results $(GPU_SIZES); \
+	  ran=$$?; [ $$ran = 0 ] || [ $$ran = 130 ] || status=1; \
+	  $(GPU_CHECK) report $$(ls -d $(OUT)/gpu-check/results/*/ | tail -1) || status=1; \
+	  tar czf $(OUT)/gpu-check.tar.gz -C $(OUT) gpu-check && rm -r $(OUT)/gpu-check || status=1; \
+	  echo "gpu-check: $(OUT)/gpu-check.tar.gz, exit $$status"; exit $$status; \
+	} 2>&1 | tee $(OUT)/gpu-check.log
 
 test: setup
 	$(BIN)/python -m pytest -q
 
+# Everything but the end-to-end runs of real frameworks (marked slow): a few minutes.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,7 +52,7 @@ class Backend(Protocol):
 
     The harness calls ``set_input`` once, then ``forward`` or ``forward_backward`` per
     step followed by ``block`` on the result, which returns only when the device work
-    is done.
+    is done. Every method below is one the harness calls (``PROTOCOL_METHODS``).
     """
 
     name: str
@@ -94,3 +95,13 @@ class Backend(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """framework, framework_version, device (name), and the thread settings in force."""
+
+    def layer_ops(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        """(layer, "forward" | "backward", step) for every layer in network order, each timed alone
+        (``alexbench run --per-layer``); raise ``Unsupported`` where the backend has none."""
+
+    def activation_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(layer, NHWC shape) for every conv, pool and FC layer, as the backend computes them."""
+
+
+PROTOCOL_METHODS = tuple(name for name in vars(Backend) if not name.startswith("_"))

@@ -117,6 +117,9 @@ class Tf1SeedBackend:
         seed's ``print_activations`` printed them."""
         return list(self.shapes)
 
+    def layer_ops(self):
+        raise Unsupported("tf1-seed times the seed's whole graph only; tensorflow's per-layer steps run the same ops")
+
     def set_input(self, images: np.ndarray) -> None:
         self.sess.run(self._load_images, {self._images_in: images})
 

@@ -166,6 +166,11 @@ class TorchBackend:
             self.scaler = torch.amp.GradScaler(self.device.type)
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._features(x)
+        return self._heads(x) if self.spec.heads else x
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """conv1 .. pool5 (NCHW, or channels_last)."""
         p = self.params
         for name, k, stride, _ in CONVS:
             x = _conv(x, p[f"{name}/weights"], p[f"{name}/biases"], k, stride)
@@ -175,13 +180,20 @@ class TorchBackend:
             if name in POOL_AFTER:
                 x = _pool(x)
                 self._tap(POOL_AFTER[name], x)
-        if not self.spec.heads:
-            return x
-        x = x.permute(0, 2, 3, 1).flatten(1)  # NHWC order, as the canonical fc6 weights expect
+        return x
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """fc6 .. fc8 on pool5, flattened in NHWC order as the canonical fc6 weights expect."""
+        x = x.permute(0, 2, 3, 1).flatten(1)
         for i, (name, _) in enumerate(FCS):
-            x = _fc(x, p[f"{name}/weights"], p[f"{name}/biases"], relu=i < len(FCS) - 1)
+            x = self._linear(name, x)
+            x = F.relu(x) if i < len(FCS) - 1 else x
             self._tap(name, x)
         return x
+
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """FC layer ``name`` without its ReLU (the hybrid-parallel backend runs its sharded modules here)."""
+        return F.linear(x, self.params[f"{name}/weights"], self.params[f"{name}/biases"])
 
     def _run(self, net: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """``net`` on the input in the configured precision; the result in fp32."""

@@ -25,32 +25,41 @@ class WeightsError(ValueError):
     """A weights or images file that does not fit the spec."""
 
 
-def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], stddev: float) -> np.ndarray:
     x = rng.standard_normal(shape)
     bad = np.abs(x) > 2.0
     while bad.any():
         x[bad] = rng.standard_normal(int(bad.sum()))
         bad = np.abs(x) > 2.0
-    return (x * STDDEV).astype(np.float32)
+    return (x * stddev).astype(np.float32)
 
 
-def canonical_weights(spec: ModelSpec, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
-    """The spec's parameters in float32. Each tensor has its own stream, keyed by
-    name, so conv weights do not change when the heads are switched on."""
+def drawn_weights(spec: ModelSpec, seed: int = DEFAULT_SEED, stddev: float = STDDEV,
+                  bias_stddev: float = 0.0) -> dict[str, np.ndarray]:
+    """The spec's parameters in float32: weights from a truncated normal of ``stddev``, biases from a normal of
+    ``bias_stddev`` (0: zeros). Each tensor has its own stream, keyed by name, so conv weights do not change
+    when the heads are switched on."""
     weights = {}
     for name, shape in spec.parameter_shapes().items():
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+        rng = np.random.default_rng([seed, key])
         if name.endswith("/biases"):
-            weights[name] = np.zeros(shape, np.float32)
+            biases = rng.standard_normal(shape) * bias_stddev if bias_stddev else np.zeros(shape)
+            weights[name] = biases.astype(np.float32)
         else:
-            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
-            weights[name] = _truncated_normal(np.random.default_rng([seed, key]), shape)
+            weights[name] = _truncated_normal(rng, shape, stddev)
     return weights
 
 
-def random_images(spec: ModelSpec, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """A fixed synthetic NHWC float32 batch (normal, stddev 0.1, like the seed's)."""
+def canonical_weights(spec: ModelSpec, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
+    """The seed's initialisation: truncated normal weights of stddev 0.1, biases 0."""
+    return drawn_weights(spec, seed)
+
+
+def random_images(spec: ModelSpec, seed: int = DEFAULT_SEED, stddev: float = 0.1) -> np.ndarray:
+    """A fixed synthetic NHWC float32 batch (normal, stddev 0.1 like the seed's unless given)."""
     rng = np.random.default_rng([seed, 0x1A6E5])
-    return (rng.standard_normal(spec.input_shape) * 0.1).astype(np.float32)
+    return (rng.standard_normal(spec.input_shape) * stddev).astype(np.float32)
 
 
 def random_labels(spec: ModelSpec, seed: int = DEFAULT_SEED) -> np.ndarray:
@@ -106,6 +115,24 @@ def load_weights(path: str, spec: ModelSpec) -> dict[str, np.ndarray]:
         if not np.issubdtype(loaded[name].dtype, np.floating):
             raise WeightsError(f"weights file {path}: {name} has dtype {loaded[name].dtype}, expected float")
     return {k: loaded[k].astype(np.float32) for k in expected}
+
+
+def load_labels(path: str, spec: ModelSpec) -> np.ndarray:
+    """Read an ``.npy`` of integer class ids, one per image of the batch, in [0, 1000)."""
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise WeightsError(f"cannot read labels file {path}: {e}") from None
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise WeightsError(f"labels file {path} has dtype {labels.dtype}, expected integers (class ids)")
+    if labels.shape != (spec.batch_size,):
+        raise WeightsError(f"labels file {path} has shape {list(labels.shape)}, expected [{spec.batch_size}] "
+                           "(one class id per image)")
+    classes = FCS[-1][1]
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise WeightsError(f"labels file {path} has class id {bad}, outside [0, {classes})")
+    return labels.astype(np.int32)
 
 
 def load_images(path: str, spec: ModelSpec) -> np.ndarray:

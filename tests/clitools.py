@@ -12,19 +12,19 @@ from tests.fake_backend import PLUGINS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def cli_env() -> dict[str, str]:
-    return dict(os.environ, ALEXBENCH_BACKENDS=PLUGINS, PYTHONPATH=str(ROOT))
+def cli_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, ALEXBENCH_BACKENDS=PLUGINS, PYTHONPATH=str(ROOT), **extra)
 
 
-def alexbench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def alexbench(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True,
-                          env=cli_env(), cwd=ROOT, timeout=timeout)
+                          env=cli_env(**env), cwd=ROOT, timeout=timeout)
 
 
-def tiny_run(out: Path, frameworks: str, *extra: str) -> subprocess.CompletedProcess:
+def tiny_run(out: Path, frameworks: str, *extra: str, **env: str) -> subprocess.CompletedProcess:
     """A few steps at a small size, without the peak measurement."""
     return alexbench("run", "--frameworks", frameworks, "--batch-size", "1", "--image-size", "66",
-                     "--burn-in", "1", "--steps", "3", "--peak-seconds", "0", "--out", str(out), *extra)
+                     "--burn-in", "1", "--steps", "3", "--peak-seconds", "0", "--out", str(out), *extra, **env)
 
 
 def only_run(out: Path) -> Path:

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.results import (
-    ENV_JSON,
-    STEPS_COLUMNS,
-    STEPS_CSV,
-    SUMMARY_COLUMNS,
-    SUMMARY_CSV,
-    write_json,
-    write_table,
-)
-from harness.timing import statistics
+from harness.core.cases import Case
+from harness.core.files import write_json
+from harness.results.schema import ENV_JSON, STEPS_COLUMNS, STEPS_CSV, SUMMARY_COLUMNS, SUMMARY_CSV
+from harness.results.stats import statistics
+from harness.results.tables import write_table
 
 # Median seconds per batch 32 on the synthetic machine, by framework, mode and LRN.
 BASE_S = {"tensorflow": 0.040, "torch": 0.030, "jax": 0.035}
@@ -45,8 +40,7 @@ FAILED = {"framework": "jax", "mode": "forward_backward", "lrn": True, "status":
 
 def case(framework: str, mode: str, lrn: bool, batch_size: int = 32, variant: str = "default",
          precision: str = "fp32", layout: str = "native") -> dict:
-    return {"framework": framework, "variant": variant, "mode": mode, "lrn": lrn, "heads": mode == "train_step",
-            "batch_size": batch_size, "image_size": 224, "precision": precision, "layout": layout}
+    return Case(framework, mode, lrn, mode == "train_step", batch_size, 224, variant, precision, layout).columns()
 
 
 def _per_framework(values, framework: str, absent: str) -> tuple:
@@ -86,8 +80,9 @@ def write_run(path: Path, frameworks=tuple(BASE_S), modes=("forward", "forward_b
         stats = statistics(timed, batch, flops)
         summary.append(row | stats | {
             "compile_s": burn[0], "peak_mem_bytes": (200 + 50 * MODE_FACTOR[mode]) * 2**20 * batch / 32,
+            "step_mem_bytes": 40 * MODE_FACTOR[mode] * 2**20 * batch / 32,
             "pct_of_peak": 100 * stats["gflops_per_s"] / rate if rate else None})
-        step_rows += [key | {"phase": phase, "step": i, "seconds": s}
+        step_rows += [key | {"rank": 0, "phase": phase, "step": i, "seconds": s}
                       for phase, values in (("burn_in", burn), ("timed", timed))
                       for i, s in enumerate(values)]
     path.mkdir(parents=True, exist_ok=True)

@@ -10,14 +10,11 @@ import frameworks
 from frameworks import reference
 from frameworks.spec import ModelSpec, activation_listing
 from frameworks.weights import canonical_weights, random_images
-from harness import parity
-from harness.results import read_run
+from harness.analysis import parity
+from harness.results.tables import read_run
 from tests.clitools import ROOT, alexbench, only_run, tiny_run
 
 INSTALLED = frameworks.available()
-# 70 px: conv1's SAME padding is odd there (4 before, 5 after). Not 66: with heads, one fc6 input of that
-# batch is 1.4e-6 in float64 and -1.6e-5 in TF's float32, so ReLU's kink flips one gradient row (4e-4).
-SPECS = [ModelSpec(2, 70, lrn, heads) for lrn in (True, False) for heads in (False, True)]
 
 
 def test_import_frameworks_imports_no_framework():
@@ -54,26 +51,17 @@ def test_a_missing_framework_disables_only_its_own_cases(tmp_path, monkeypatch):
     assert "fake-sleep,default,forward,True,False,1,66,fp32" in summary and ",ok," in summary
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: f"lrn={s.lrn}-heads={s.heads}")
-def test_parity_with_the_reference(spec):
-    if not INSTALLED:
-        pytest.skip("no framework installed")
-    results = parity.check(spec, canonical_weights(spec), random_images(spec), INSTALLED, "cpu", timeout=600)
-    for r in results:
-        assert r.status == "ok", r.message
-        assert set(r.errors) == {"output"} | {f"grad/{k}" for k in spec.parameter_shapes()}
-        assert max(r.errors.values()) <= parity.TOLERANCE, (r.framework, r.errors)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", frameworks.NAMES[:3])
 def test_backend_lists_the_seed_shapes(framework):
     if framework not in INSTALLED:
         pytest.skip(f"{framework} not installed")
-    from harness.activations import backend_listing
+    from harness.measure.activations import backend_listing
     spec = ModelSpec(batch_size=32)
     assert backend_listing(framework, spec) == activation_listing(spec)
 
 
+@pytest.mark.slow
 def test_parity_command_dumps_and_passes(tmp_path):
     if not INSTALLED:
         pytest.skip("no framework installed")
@@ -96,6 +84,7 @@ def test_parity_detects_a_mismatch():
     assert parity.relative_error(out[..., :10], out) == float("inf")  # a shape mismatch
 
 
+@pytest.mark.slow
 def test_end_to_end_run_of_every_installed_framework(tmp_path):
     if not INSTALLED:
         pytest.skip("no framework installed")
@@ -110,6 +99,7 @@ def test_end_to_end_run_of_every_installed_framework(tmp_path):
     assert summary.pct_of_peak.to_list() == pytest.approx((summary.gflops_per_s / peak * 100).to_list())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework, variant", [("torch", "tuned"), ("torch", "compile"), ("tensorflow", "xla")])
 def test_other_variants_keep_parity(framework, variant):
     if framework not in INSTALLED:

@@ -1,11 +1,25 @@
-"""Every user error: one clear line on stderr, exit code 2, nothing written, no traceback."""
+"""Every user error: one clear line on stderr, exit code 2, nothing written, no traceback.
+
+The command line is parsed and checked before any work starts, so these call ``main(argv)`` in this process;
+one case runs as a user does, in a process of its own."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from frameworks.spec import ModelSpec
 from frameworks.weights import canonical_weights
+from harness.cli import main
 from tests.clitools import alexbench
+from tests.fake_backend import FAKES
+
+
+def run_main(capsys, *argv: str) -> SimpleNamespace:
+    """``alexbench ARGV`` in this process: its exit code, stdout and stderr."""
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
 RUN = ["run", "--frameworks", "fake-sleep", "--steps", "2", "--burn-in", "0"]
 
@@ -64,10 +78,10 @@ CASES = [
 
 
 @pytest.mark.parametrize("args, message", CASES, ids=[" ".join(a[len(RUN):] or a) for a, _ in CASES])
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     if args[0] == "run" and "--out" not in args:
         args = args + ["--out", str(tmp_path / "results")]
-    r = alexbench(*args)
+    r = run_main(capsys, *args)
     assert r.returncode == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("alexbench: error: "), r.stderr
@@ -91,10 +105,10 @@ def _weights_file(tmp_path, change):
     (lambda w: w.update({"conv2/biases": np.zeros(7, np.float32)}), "conv2/biases has shape [7], expected [192]"),
 ])
 @pytest.mark.parametrize("command", ["run", "parity"])
-def test_weights_file_that_does_not_fit(tmp_path, change, message, command):
+def test_weights_file_that_does_not_fit(tmp_path, capsys, change, message, command):
     path = _weights_file(tmp_path, change)
     extra = ["--frameworks", "fake-sleep", "--out", str(tmp_path / "results")] if command == "run" else []
-    r = alexbench(command, "--batch-size", "1", "--image-size", "66", "--weights", path, *extra)
+    r = run_main(capsys, command, "--batch-size", "1", "--image-size", "66", "--weights", path, *extra)
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "results").exists()
 
@@ -104,8 +118,38 @@ def test_weights_file_that_does_not_fit(tmp_path, change, message, command):
     (np.zeros((1, 66, 66, 3), np.int32), "dtype int32, expected float32"),
     (np.zeros((2, 66, 66, 3), np.float32), "shape [2, 66, 66, 3], expected [1, 66, 66, 3]"),
 ])
-def test_images_file_that_does_not_fit(tmp_path, images, message):
+def test_images_file_that_does_not_fit(tmp_path, capsys, images, message):
     path = tmp_path / "x.npy"
     np.save(path, images)
-    r = alexbench("parity", "--batch-size", "1", "--image-size", "66", "--images", str(path))
+    r = run_main(capsys, "parity", "--batch-size", "1", "--image-size", "66", "--images", str(path))
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_bad_command_line_in_a_process_of_its_own(tmp_path):
+    r = alexbench("run", "--frameworks", "caffe", "--steps", "0", "--out", str(tmp_path / "results"))
+    assert r.returncode == 2 and r.stdout == "", r.stdout
+    assert r.stderr == "alexbench: error: unknown framework 'caffe'; choose from tensorflow, torch, jax, tf1-seed, " \
+                       f"{', '.join(n for n in FAKES)}; --steps must be >= 1, got 0\n"
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.zeros(1, np.float32), "dtype float32, expected integers"),
+    (np.zeros((1, 1), np.int64), "shape [1, 1], expected [1]"),
+    (np.array([1000]), "class id 1000, outside [0, 1000)"),
+    (np.array([-1]), "class id -1, outside [0, 1000)"),
+])
+def test_labels_file_that_does_not_fit(tmp_path, capsys, labels, message):
+    path = tmp_path / "y.npy"
+    np.save(path, labels)
+    r = run_main(capsys, "parity", "--batch-size", "1", "--image-size", "66", "--train", "--labels", str(path))
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_labels_without_train_is_one_line(tmp_path, capsys):
+    path = tmp_path / "y.npy"
+    np.save(path, np.zeros(2, np.int64))
+    r = run_main(capsys, "parity", "--labels", str(path), "--variant", "turbo")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--labels are the training labels: give --train with them" in r.stderr and "unknown variant 'turbo'" \
+        in r.stderr

@@ -5,10 +5,18 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from harness.compare import CompareError, compare_runs, format_compare
-from harness.errors import UserError
-from harness.results import STEPS_CSV, SUMMARY_CSV
+from harness.analysis.compare import CompareError, compare_runs
+from harness.core.errors import UserError
+from harness.present.charts.comparechart import ratio_chart
+from harness.present.terminal import render
+from harness.present.views import compare_view
+from harness.results.schema import STEPS_CSV, SUMMARY_CSV
 from tests.fixtures_runs import FAILED, snapshot, write_run
+
+
+def _text(result) -> str:
+    """What ``alexbench compare`` prints for ``result``."""
+    return render(compare_view(result, "chart.png"))
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +34,7 @@ def test_a_20_percent_slowdown_is_significant(runs):
     assert result.table["significant"].all()
     assert (result.table["p_value"] < 0.01).all()
     assert result.exit_code == 0
-    assert "slower" in format_compare(result)
+    assert "slower" in _text(result)
 
 
 def test_a_run_against_itself_is_not_significant(runs):
@@ -49,7 +57,7 @@ def test_fail_above_exits_1_only_for_a_significant_slowdown_over_it(runs, fail_a
     assert len(result.failing) == (12 if code else 0)
     if fail_above is not None:
         expected = f"--fail-above {fail_above:g}: {len(result.failing)} significant slowdown(s)"
-        assert expected in format_compare(result)
+        assert expected in _text(result)
 
 
 def test_a_speedup_never_fails(runs):
@@ -67,7 +75,7 @@ def test_cases_in_one_run_only_are_listed(tmp_path):
                              "tensorflow forward_backward LRN off", "torch forward_backward LRN off",
                              "jax forward_backward LRN off"]
     assert result.only_b == ["tf1-seed (reference) forward LRN on", "tf1-seed (reference) forward LRN off"]
-    text = format_compare(result)
+    text = _text(result)
     assert "only in B: tf1-seed (reference) forward LRN on" in text
     assert "only in A: torch forward_backward LRN off" in text
 
@@ -80,7 +88,7 @@ def test_cases_match_on_layout_and_the_others_are_listed_with_theirs(tmp_path):
                                           "torch forward LRN on NCHW (native)", "jax forward LRN on NHWC (native)"]
     assert result.only_a == []
     assert result.only_b == ["torch forward LRN on NHWC"]
-    assert "only in B: torch forward LRN on NHWC" in format_compare(result)
+    assert "only in B: torch forward LRN on NHWC" in _text(result)
 
 
 def test_a_run_from_before_layouts_matches_the_native_layout(tmp_path):
@@ -123,10 +131,10 @@ def test_runs_from_different_machines_are_compared_with_a_warning(tmp_path):
 
 
 def test_the_ratio_chart_is_written_into_run_b(runs):
-    result = compare_runs(*runs, fail_above=1.1)
-    assert result.chart == runs[1] / "figures" / "compare_base.png"
-    assert result.chart.read_bytes()[:4] == b"\x89PNG" and result.chart.stat().st_size > 20_000
-    height, width, _ = plt.imread(result.chart).shape
+    chart = ratio_chart(compare_runs(*runs, fail_above=1.1))
+    assert chart == runs[1] / "figures" / "compare_base.png"
+    assert chart.read_bytes()[:4] == b"\x89PNG" and chart.stat().st_size > 20_000
+    height, width, _ = plt.imread(chart).shape
     assert height > 300 and width > 400
 
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import build_parser, plan_cases, run_settings
-from harness.config import ConfigError, load_config
+from harness.cli import build_parser
+from harness.commands.config import ConfigError, load_config
+from harness.commands.plan import plan_cases, run_settings
 from tests.clitools import ROOT, alexbench
 
 

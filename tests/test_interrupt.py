@@ -9,7 +9,7 @@ import time
 import pytest
 
 import frameworks
-from harness.results import read_run
+from harness.results.tables import read_run
 from tests.clitools import ROOT, alexbench, cli_env, only_run
 
 # A real framework when one is installed (the case interrupted is the slow fake that follows it).
@@ -28,6 +28,7 @@ def _wait_for_rows(run_dir, rows: int, limit_s: float = 60) -> None:
     raise AssertionError("no finished case in time")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_keeps_finished_cases_and_resume_completes(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", *ARGS, "--out", str(tmp_path)],

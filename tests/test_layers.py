@@ -8,18 +8,15 @@ import pytest
 
 from frameworks import available
 from frameworks.spec import forward_backward_flops, forward_flops, layer_table
-from harness.cases import Case
-from harness.layerplots import layer_figure
-from harness.layers import (
-    BACKWARD_RUNS_FORWARD,
-    DIRECTIONS,
-    LAYERS_COLUMNS,
-    LAYERS_CSV,
-    layer_rows,
-    whole_network_check,
-)
-from harness.results import SUMMARY_COLUMNS, SUMMARY_CSV, write_table
-from harness.runner import case_columns, run_worker, summary_row, worker_env
+from harness.analysis.layersum import backward_runs_forward, whole_network_check
+from harness.core.cases import Case
+from harness.measure.launch import run_worker
+from harness.measure.layers import DIRECTIONS
+from harness.measure.threads import worker_env
+from harness.present.charts.layerchart import layer_figure
+from harness.results.rows import layer_rows, summary_row
+from harness.results.schema import LAYERS_COLUMNS, LAYERS_CSV, SUMMARY_COLUMNS, SUMMARY_CSV
+from harness.results.tables import write_table
 
 TINY = {"lrn": True, "heads": True, "batch_size": 1, "image_size": 70, "device": "cpu", "threads": 1,
         "burn_in": 2, "steps": 10}
@@ -31,9 +28,10 @@ LOW, HIGH = 0.5, 2.0
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The layers job in its own process, as a worker runs it (kind "layers" in the worker's dispatch).
 def _run_layers(case: Case) -> dict:
-    return run_worker({"kind": "layers", "case": case.to_dict()}, 600, worker_env(case)).result
+    return run_worker({"kind": "layers", "case": case.to_dict()}, 600, worker_env(case.threads)).result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["tensorflow", "torch", "jax"])
 def test_every_layer_is_timed_both_ways_and_sums_near_the_network(framework):
     if framework not in available():
@@ -49,7 +47,7 @@ def test_every_layer_is_timed_both_ways_and_sums_near_the_network(framework):
     assert sum(r["flops"] for r in rows if r["direction"] == "forward") == forward_flops(case.spec)
     assert sum(r["flops"] for r in rows) == forward_backward_flops(case.spec)
 
-    network = run_worker({"kind": "bench", "case": case.to_dict()}, 600, worker_env(case)).result
+    network = run_worker({"kind": "bench", "case": case.to_dict()}, 600, worker_env(case.threads)).result
     assert network["status"] == "ok", network
     check = whole_network_check(pd.DataFrame(rows), pd.DataFrame([summary_row(case, network, busy=False)]))
     assert list(check["mode"]) == ["forward"]
@@ -57,7 +55,7 @@ def test_every_layer_is_timed_both_ways_and_sums_near_the_network(framework):
 
 
 def _layer_row(framework: str, layer, direction: str, ms: float) -> dict:
-    key = case_columns(Case(framework, "forward", heads=True, batch_size=2, image_size=70))
+    key = Case(framework, "forward", heads=True, batch_size=2, image_size=70).columns()
     return key | {"layer": layer.name, "kind": layer.kind, "direction": direction, "median_s": ms / 1e3,
                   "mean_s": ms / 1e3, "std_s": 0.0, "iqr_s": 0.0, "flops": layer.flops, "gflops_per_s": 1.0}
 
@@ -71,7 +69,7 @@ def _synthetic_layers(frameworks=("tensorflow", "torch", "jax")) -> list[dict]:
 def test_whole_network_check_sums_forward_and_both_directions():
     # synthetic: each layer's backward takes twice its forward
     layers = pd.DataFrame(_synthetic_layers(("torch", "tensorflow")))
-    network = [case_columns(Case(fw, mode, heads=True, batch_size=2, image_size=70)) | {"status": "ok", "median_s": 0.2}
+    network = [Case(fw, mode, heads=True, batch_size=2, image_size=70).columns() | {"status": "ok", "median_s": 0.2}
                for fw in ("torch", "tensorflow") for mode in ("forward", "forward_backward")]
     check = whole_network_check(layers, pd.DataFrame(network)).set_index(["framework", "mode"])
     for fw in ("torch", "tensorflow"):
@@ -79,7 +77,7 @@ def test_whole_network_check_sums_forward_and_both_directions():
         assert check.loc[(fw, "forward"), "layers_sum_s"] == pytest.approx(forward)
         assert check.loc[(fw, "forward"), "ratio"] == pytest.approx(forward / 0.2)
         # TensorFlow's backward step runs its forward too: the backward alone is the forward_backward sum
-        both = 2 * forward if fw in BACKWARD_RUNS_FORWARD else 3 * forward
+        both = 2 * forward if backward_runs_forward(fw) else 3 * forward
         assert check.loc[(fw, "forward_backward"), "layers_sum_s"] == pytest.approx(both)
 
 
@@ -93,7 +91,7 @@ def test_layer_figure_draws_a_png_and_svg(tmp_path):
 
 def test_layer_figure_reads_the_runs_summary_for_its_title(tmp_path):
     write_table(tmp_path / LAYERS_CSV, _synthetic_layers(("torch",)), LAYERS_COLUMNS)
-    summary = case_columns(Case("torch", "forward")) | {"framework_version": "9.9", "device": "cpu",
+    summary = Case("torch", "forward").columns() | {"framework_version": "9.9", "device": "cpu",
                                                          "device_name": "cpu", "status": "ok", "unstable": False,
                                                          "busy": False}
     write_table(tmp_path / SUMMARY_CSV, [summary], SUMMARY_COLUMNS)

@@ -9,13 +9,14 @@ import sys
 
 import pytest
 
-from harness.peak import pct_of_peak, peak_rate
+from harness.results.stats import pct_of_peak, peak_rate
 from tests.clitools import ROOT
 
-CODE = ("import json; from harness.peak import measure_peak; "
+CODE = ("import json; from harness.measure.peak import measure_peak; "
         "print(json.dumps(measure_peak({!r}, 'cpu', threads=1, seconds=0.05, n=64, batch=1)))")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["tensorflow", "torch", "jax"])
 def test_measure_peak_gives_positive_rates(framework):
     if importlib.util.find_spec(framework) is None:
@@ -47,6 +48,6 @@ def test_pct_of_peak():
 
 
 def test_unknown_framework_is_named():
-    from harness.peak import measure_peak
+    from harness.measure.peak import measure_peak
     with pytest.raises(ValueError, match="choose from tensorflow, torch, jax"):
         measure_peak("caffe")

@@ -6,19 +6,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from harness.chartstyle import (
-    FRAMEWORK_COLORS,
-    case_label,
-    color,
-    framework_text,
-    layout_text,
-    sort_cases,
-    variant_text,
-    varied,
-)
-from harness.plots import TITLES, make_figures, throughput
-from harness.results import CASE_KEY, SUMMARY_CSV, ResultsError, read_run
-from harness.settingcharts import SETTINGS, scaling, setting_chart
+from harness.core.cases import CASE_KEY
+from harness.present.charts.runcharts import TITLES, make_figures, throughput
+from harness.present.charts.settingcharts import SETTINGS, scaling, setting_chart
+from harness.present.charts.style import FRAMEWORK_COLORS, color
+from harness.results.naming import case_label, framework_text, layout_text, sort_cases, variant_text, varied
+from harness.results.schema import SUMMARY_CSV
+from harness.results.tables import ResultsError, read_run
 from tests.fixtures_runs import FAILED, snapshot, write_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

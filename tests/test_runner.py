@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from harness.results import STEPS_COLUMNS, SUMMARY_COLUMNS, read_run
+from harness.results.schema import STEPS_COLUMNS, SUMMARY_COLUMNS
+from harness.results.tables import read_run
 from tests.clitools import only_run, tiny_run
 from tests.fake_backend import STEP_S
 
@@ -61,7 +62,7 @@ def test_files_match_the_schema(tmp_path):
 
 
 def test_an_existing_run_folder_is_never_overwritten(tmp_path):
-    from harness.runfolder import run_id
+    from harness.results.runfolder import run_id
 
     existing = tmp_path / run_id("same")
     existing.mkdir()

@@ -2,27 +2,22 @@
 
 import numpy as np
 
-from harness.results import (
-    CASE_KEY,
-    ENV_JSON,
-    STEPS_COLUMNS,
-    STEPS_CSV,
-    SUMMARY_COLUMNS,
-    SUMMARY_CSV,
-    write_json,
-    write_table,
-)
-from harness.targets import check
+from harness.analysis.targets import check
+from harness.core.cases import CASE_KEY
+from harness.core.files import write_json
+from harness.results.schema import ENV_JSON, STEPS_COLUMNS, STEPS_CSV, SUMMARY_COLUMNS, SUMMARY_CSV
+from harness.results.tables import write_table
 from tests.clitools import alexbench
 
 BASE = {"variant": "default", "lrn": True, "heads": False, "batch_size": 32, "image_size": 224, "precision": "fp32",
+        "workers": 1, "nodes": 1, "parallel": "none",
         "layout": "native", "status": "ok", "error": "", "busy": False, "unstable": False}
 
 
 def _run(tmp_path, rows, env, steps=()):
     """A run folder with these summary rows and, for each (row, seconds) in ``steps``, its timed steps."""
     write_table(tmp_path / SUMMARY_CSV, [BASE | r for r in rows], SUMMARY_COLUMNS)
-    timed = [{c: (BASE | r)[c] for c in CASE_KEY} | {"phase": "timed", "step": i, "seconds": t}
+    timed = [{c: (BASE | r)[c] for c in CASE_KEY} | {"rank": 0, "phase": "timed", "step": i, "seconds": t}
              for r, seconds in steps for i, t in enumerate(seconds)]
     write_table(tmp_path / STEPS_CSV, timed, STEPS_COLUMNS)
     write_json(tmp_path / ENV_JSON, env)

@@ -1,22 +1,30 @@
 """The seed's TF1 program (``tf1-seed``) against the float64 reference, in-process: each backend
 is a Session on its own graph."""
 
+import importlib.util
+
 import pytest
 
-pytest.importorskip("tensorflow")
+from frameworks import reference
+from frameworks.base import RunConfig, Unsupported
+from frameworks.spec import ModelSpec, activation_listing
+from frameworks.weights import canonical_weights, random_images
+from harness.analysis.parity import TOLERANCE, relative_error
 
-from frameworks import reference  # noqa: E402
-from frameworks.base import RunConfig, Unsupported  # noqa: E402
-from frameworks.spec import ModelSpec, activation_listing  # noqa: E402
-from frameworks.tf1_seed_backend import Tf1SeedBackend  # noqa: E402
-from frameworks.weights import canonical_weights, random_images  # noqa: E402
-from harness.parity import TOLERANCE, relative_error  # noqa: E402
+pytestmark = [pytest.mark.slow,  # the seed's program in TensorFlow, in this process
+              pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="tensorflow not installed")]
 
 SPECS = [ModelSpec(2, 70, lrn, heads) for lrn in (True, False) for heads in (False, True)]
 
 
-def _backend(spec: ModelSpec, **config) -> Tf1SeedBackend:
-    backend = Tf1SeedBackend(spec, canonical_weights(spec), RunConfig("cpu", **config))
+def _build(spec: ModelSpec, **config):
+    from frameworks.tf1_seed_backend import Tf1SeedBackend  # imports TensorFlow
+
+    return Tf1SeedBackend(spec, canonical_weights(spec), RunConfig("cpu", **config))
+
+
+def _backend(spec: ModelSpec, **config):
+    backend = _build(spec, **config)
     backend.set_input(random_images(spec))
     return backend
 
@@ -34,7 +42,7 @@ def test_parity_with_the_reference(spec):
 
 def test_lists_the_seed_shapes():
     spec = ModelSpec(batch_size=32)
-    shapes = Tf1SeedBackend(spec, canonical_weights(spec), RunConfig("cpu")).activation_shapes()
+    shapes = _build(spec).activation_shapes()
     assert "\n".join(f"{name}   {list(shape)}" for name, shape in shapes) == activation_listing(spec)
 
 
@@ -42,4 +50,4 @@ def test_lists_the_seed_shapes():
 def test_rejects_what_the_seed_did_not_run(config):
     spec = ModelSpec(1, 66)
     with pytest.raises(Unsupported):
-        Tf1SeedBackend(spec, canonical_weights(spec), RunConfig("cpu", **config))
+        _build(spec, **config)

@@ -5,7 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from harness.timing import harness_overhead_s, statistics, time_steps
+from harness.measure.timing import harness_overhead_s, time_steps
+from harness.results.stats import statistics
 
 
 def test_statistics_worked_by_hand():

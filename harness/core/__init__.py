@@ -1,0 +1,1 @@
+"""The harness's ground floor: what a case is, the user's errors, atomic files. Imports only frameworks."""

@@ -1,0 +1,1 @@
+"""A run's charts (matplotlib): every chart from its run folder's files."""
