@@ -10,7 +10,7 @@ import pytest
 from frameworks import reference
 from frameworks.spec import ModelSpec
 from frameworks.weights import canonical_weights, random_images, random_labels
-from harness.parity import TOLERANCE, TRAIN_STEPS, TRAIN_TOLERANCE, relative_error
+from harness.analysis.parity import TOLERANCE, TRAIN_STEPS, TRAIN_TOLERANCE, relative_error
 from tests.ranks import run_ranks
 
 pytest.importorskip("tensorflow")
