@@ -15,6 +15,7 @@ trick", arXiv 1404.5997), reusing ``TensorFlowBackend``'s network.
   are its output. The gradient of a gather is TF's own: an all-reduce (SUM) of the gathered tensor's gradient, of
   which each rank keeps its part; so the gradient of pool5 returns to its owner. The FC shards' optimizer runs
   outside the replica context (inside it, Keras would all-reduce their gradients, which are not copies).
+  So hybrid's ``forward`` communicates too (its four gathers, listed by ``collectives("forward")``).
 
 DTensor (``tf.experimental.dtensor``) multi-client on CPU works here too (a column-sharded matmul, its gradient
 kept sharded, Keras SGD on a DVariable), but it is not used: it has no collective timeout (a rank that stalls
