@@ -43,7 +43,8 @@ class Entry:
 REGISTRY: dict[str, Entry] = {
     "tensorflow": Entry("frameworks.tensorflow_backend:TensorFlowBackend", ("tensorflow",), "tensorflow",
                         ("default", "eager", "xla"), ("nhwc", "nchw"), default_label="graph",
-                        backward_runs_forward=True),  # TensorFlowBackend.layer_ops says why
+                        backward_runs_forward=True,  # TensorFlowBackend.layer_ops says why
+                        distributed="frameworks.tensorflow_distributed:TensorFlowDistributedBackend"),
     "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile", "tuned"),
                    ("nchw", "nhwc"), process_wide=("tuned",),  # glibc allocator settings, cuDNN autotuning
                    default_label="eager", distributed="frameworks.torch_distributed:TorchDistributedBackend"),

@@ -75,8 +75,7 @@ class TensorFlowBackend:
         if self.nchw and self.device == "/CPU:0":
             raise Unsupported("TensorFlow's CPU convolutions and pools only support NHWC")
         self.dtype = DTYPES[config.precision]
-        with tf.device(self.device):
-            self.variables = [tf.Variable(w, name=n.replace("/", "_")) for n, w in weights.items()]
+        self.variables = self._make_variables(weights)
         self.names = list(weights)
         self.params = dict(zip(self.names, self.variables, strict=True))
         self.images = self.labels = self.optimizer = None
@@ -84,6 +83,12 @@ class TensorFlowBackend:
         self._forward = self._compiled(self._output)
         self._forward_backward = self._compiled(self._grads)
         self._train_step = self._compiled(self._train)
+
+    def _make_variables(self, weights: dict[str, np.ndarray]) -> list:
+        """The parameters as ``tf.Variable``s on this backend's device, in canonical order. This is the
+        first TensorFlow op of the backend: a distributed backend joins its cluster here."""
+        with tf.device(self.device):
+            return [tf.Variable(w, name=n.replace("/", "_")) for n, w in weights.items()]
 
     def _compiled(self, fn):
         variant = self.config.variant
@@ -134,8 +139,16 @@ class TensorFlowBackend:
         return tf.nn.relu(x) if relu else x
 
     def _net(self, x):
+        x = self._features(tf.cast(x, self.dtype))
+        if self.spec.heads:
+            x = self._heads(self._flatten(x))
+        elif self.nchw:
+            x = tf.transpose(x, [0, 2, 3, 1])
+        return tf.cast(x, tf.float32)
+
+    def _features(self, x):
+        """conv1 .. pool5, in the compute dtype and this backend's layout."""
         p = self.params
-        x = tf.cast(x, self.dtype)
         for name, _, stride, _ in CONVS:
             x = self._conv(x, p[f"{name}/weights"], p[f"{name}/biases"], stride)
             self._tap(name, x)
@@ -144,34 +157,48 @@ class TensorFlowBackend:
             if name in POOL_AFTER:
                 x = self._pool(x)
                 self._tap(POOL_AFTER[name], x)
-        if self.spec.heads:
-            if self.nchw:
-                x = tf.transpose(x, [0, 2, 3, 1])  # NHWC order, as the canonical fc6 weights expect
-            x = tf.reshape(x, [tf.shape(x)[0], -1])
-            for i, (name, _) in enumerate(FCS):
-                x = self._fc(x, p[f"{name}/weights"], p[f"{name}/biases"], relu=i < len(FCS) - 1)
-                self._tap(name, x)
-        elif self.nchw:
+        return x
+
+    def _flatten(self, x):
+        """pool5 as rows of fc6 inputs, in NHWC order as the canonical fc6 weights expect."""
+        if self.nchw:
             x = tf.transpose(x, [0, 2, 3, 1])
-        return tf.cast(x, tf.float32)
+        return tf.reshape(x, [tf.shape(x)[0], -1])
+
+    def _heads(self, x):
+        """fc6, fc7 and fc8 on flattened pool5."""
+        p = self.params
+        for i, (name, _) in enumerate(FCS):
+            x = self._fc(x, p[f"{name}/weights"], p[f"{name}/biases"], relu=i < len(FCS) - 1)
+            self._tap(name, x)
+        return x
 
     def _output(self, x):
         return self._net(x)
 
+    def _objective(self, loss):
+        """What the gradients are taken of: the loss itself here; a data-parallel rank takes its share."""
+        return loss
+
     def _grads(self, x):
         with tf.GradientTape() as tape:
-            loss = tf.nn.l2_loss(self._net(x))
+            loss = self._objective(tf.nn.l2_loss(self._net(x)))
         return tape.gradient(loss, self.variables)
 
-    def _train(self, x, labels):
+    def _train_grads(self, x, labels):
+        """The mean cross-entropy and the gradients of its objective (fp16: through a static loss scale)."""
         scale = FP16_LOSS_SCALE if self.dtype == tf.float16 else 1.0
         with tf.GradientTape() as tape:
             logits = self._net(x)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-            scaled = loss * scale
+            scaled = self._objective(loss) * scale
         grads = tape.gradient(scaled, self.variables)
         if scale != 1.0:
             grads = [g / scale for g in grads]
+        return loss, grads
+
+    def _train(self, x, labels):
+        loss, grads = self._train_grads(x, labels)
         self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
         return loss
 
