@@ -75,7 +75,7 @@ gpu-check:
 	  echo "== parity in bf16: what it needs"; \
 	  $(GPU_PARITY) --precision bf16 || true; \
 	  echo "== the seed protocol, every variant, fp32 and bf16 (stopped after $(GPU_RUN_SECONDS) s)"; \
-	  timeout --signal=TERM $(GPU_RUN_SECONDS) $(GPU_CHECK) run --config configs/seed.toml --device $(DEVICE) \
+	  timeout --preserve-status --signal=TERM $(GPU_RUN_SECONDS) $(GPU_CHECK) run --config configs/seed.toml --device $(DEVICE) \
 	    --frameworks jax,torch,tensorflow --variant all --precision fp32,bf16 --label gpu-check \
 	    --out $(OUT)/gpu-check/results $(GPU_SIZES); \
 	  ran=$$?; [ $$ran = 0 ] || [ $$ran = 130 ] || status=1; \
