@@ -40,8 +40,11 @@ from .jax_backend import AlexNet, JaxBackend, _layer_op  # sets XLA_PYTHON_CLIEN
 from .spec import FCS, ModelSpec, layer_table
 
 AXIS = "data"
-# XLA's CPU collectives: how long one waits for its peers before it fails (unset, a stuck one outlasted 200 s here)
-COLLECTIVE_TIMEOUT_FLAGS = ("xla_cpu_collective_timeout_seconds", "xla_cpu_collective_call_terminate_timeout_seconds")
+# XLA's CPU collectives, in multiples of the group's timeout: a collective whose peer never comes raises after
+# one (gloo: "Timed out waiting ... for send operation"), and a call stuck past two ends the process (a
+# backstop). Unset, a stuck one outlasted 200 s here.
+COLLECTIVE_TIMEOUT_FLAGS = {"xla_cpu_collective_timeout_seconds": 1,
+                            "xla_cpu_collective_call_terminate_timeout_seconds": 2}
 # HLO opcode -> Collective kind; any other cross-device opcode in a step is an error (it would go uncounted).
 HLO_KINDS = {"all-reduce": "all_reduce", "all-gather": "all_gather", "reduce-scatter": "reduce_scatter"}
 _HLO_OP = re.compile(r"^\s*(?:ROOT\s+)?%?(?P<name>[\w.\-]+)\s*=\s*(?P<result>.*?)\s*"
@@ -56,12 +59,11 @@ def join(group: Group, device: str) -> None:
     if jax.distributed.is_initialized():
         return
     seconds = max(1, math.ceil(group.timeout_s))
-    # a collective whose peer never comes fails (gloo: "Timed out waiting ... for send operation") instead of
-    # hanging; read when the CPU client is made, which initialize() leaves until the first array or device query
+    # read when the CPU client is made, which initialize() leaves until the first array or device query
     flags = os.environ.get("XLA_FLAGS", "")
-    for flag in COLLECTIVE_TIMEOUT_FLAGS:
+    for flag, multiple in COLLECTIVE_TIMEOUT_FLAGS.items():
         if f"--{flag}=" not in flags:
-            flags += f" --{flag}={seconds}"
+            flags += f" --{flag}={multiple * seconds}"
     os.environ["XLA_FLAGS"] = flags.strip()
     jax.config.update("jax_cpu_collectives_implementation", "gloo")  # the default since 0.5.1; made explicit
     jax.config.update("jax_cpu_get_local_topology_timeout_minutes", max(1, math.ceil(seconds / 60)))
@@ -250,23 +252,26 @@ class JaxDistributedBackend(JaxBackend):
         return hlo_collectives(self.compiled_hlo(mode))
 
     def comm_step(self, mode: str) -> Callable[[], Any]:
-        """The step's collectives alone, the same sizes in the same order, one jitted ``shard_map`` on float32
-        buffers; XLA may combine them as it combined the step's."""
+        """The step's collectives alone, the same sizes in the same order: one compiled ``shard_map`` on float32
+        buffers, XLA free to combine them as it combined the step's (its executable: ``.func.compiled``)."""
         plan, n = self.collectives(mode), self.mesh.size
         if not plan:
             return lambda: None
         ops = {"all_reduce": lambda b: lax.psum(b, AXIS),
                "all_gather": lambda b: lax.all_gather(b, AXIS, axis=1, tiled=True),
                "reduce_scatter": lambda b: lax.psum_scatter(b, AXIS, scatter_dimension=1, tiled=True)}
-        # float32 elements per rank: an all-gather's input is 1/N of the gathered tensor, a reduce-scatter's N/N
-        sizes = [math.ceil(c.nbytes / 4 / n) * (1 if c.kind == "all_gather" else n) for c in plan]
+        # float32 elements per rank: an all-gather's input is 1/N of what it gathers, a reduce-scatter's divisible by N
+        per_rank = {"all_reduce": lambda e: e, "all_gather": lambda e: -(-e // n),
+                    "reduce_scatter": lambda e: -(-e // n) * n}
+        sizes = [per_rank[c.kind](-(-c.nbytes // 4)) for c in plan]
 
         def local(*buffers):
             return [ops[c.kind](b) for c, b in zip(plan, buffers, strict=True)]
 
-        fn = jax.jit(jax.shard_map(local, mesh=self.mesh, in_specs=P(AXIS), out_specs=P(AXIS)))
         buffers = [jax.jit(lambda s=s: jnp.ones((n, s), jnp.float32), out_shardings=self.rows)() for s in sizes]
-        return lambda: fn(*buffers)
+        step = _AheadOfTime(jax.jit(jax.shard_map(local, mesh=self.mesh, in_specs=P(AXIS), out_specs=P(AXIS))),
+                            lambda: buffers)
+        return functools.partial(step, *buffers)
 
     def comm_backend(self) -> str:
         if self.device.platform == "cpu":
