@@ -9,10 +9,13 @@ array sharded along that axis, made from each rank's rows (``jax.make_array_from
 - ``hybrid`` (Krizhevsky, arXiv 1404.5997): the convolutions are the single-process ``AlexNet`` (heads off),
   batch-sharded and data-parallel as in ``dp``; the FC heads run under ``jax.shard_map``: each rank holds 1/N
   of the columns of fc6, fc7, fc8 (kernels ``P(None, "data")``, biases ``P("data")``, and their momentum),
-  ``all_gather`` collects every rank's pool5 rows and then the columns of each FC output, and JAX's transpose
-  of ``all_gather`` is a reduce-scatter of the activation gradients. No FC weight gradient is communicated.
+  ``all_gather`` collects every rank's pool5 rows and then the columns of each FC output, and the activation
+  gradients go back reduce-scattered (JAX's transpose of ``all_gather``; on gloo all-reduced, then sliced, see
+  ``_gather_sum_grads``). No FC weight gradient is communicated. ``forward`` therefore communicates in hybrid
+  (the three gathers), and its logits stay column-sharded until ``output_to_numpy``.
 
-``collectives(mode)`` reads the compiled step's HLO: what XLA really moves, not what it was asked to.
+``collectives(mode)`` reads the compiled step's HLO: what XLA really moves, not what it was asked to. Every
+step is compiled ahead of time for the global shapes, once, and that executable is what runs.
 """
 
 from __future__ import annotations
@@ -249,7 +252,9 @@ class JaxDistributedBackend(JaxBackend):
         return self.steps[mode].compiled.as_text()
 
     def collectives(self, mode: str) -> list[Collective]:
-        return hlo_collectives(self.compiled_hlo(mode))
+        """The compiled step's collectives; none on one device (XLA keeps shard_map's gathers there: no-ops)."""
+        found = hlo_collectives(self.compiled_hlo(mode))
+        return found if self.mesh.size > 1 else []
 
     def comm_step(self, mode: str) -> Callable[[], Any]:
         """The step's collectives alone, the same sizes in the same order: one compiled ``shard_map`` on float32

@@ -16,7 +16,18 @@ import pytest
 
 from frameworks import reference
 from frameworks.distributed import Collective, sent_bytes
-from frameworks.spec import ModelSpec
+from frameworks.spec import (
+    CONVS,
+    FCS,
+    LRN_AFTER,
+    POOL_AFTER,
+    POOL_K,
+    POOL_S,
+    ModelSpec,
+    pool_out,
+    same_out,
+    same_pads,
+)
 from frameworks.weights import canonical_weights, random_images, random_labels
 from harness.parity import TOLERANCE, TRAIN_STEPS, TRAIN_TOLERANCE, relative_error
 from tests.ranks import run_ranks
@@ -140,12 +151,68 @@ def check_case(folder: Path, case: dict, world_size: int) -> None:
                 errors |= {k: relative_error(got[k], v) for k, v in expected.items()}
     tolerance = {k: TRAIN_TOLERANCE if k.startswith("param/") else TOLERANCE for k in errors}
     failed = {k: f"{e:.2e}" for k, e in errors.items() if e > tolerance[k]}
-    if failed:
-        single = _single_process_errors(case, world_size, expected)
-        if any(single.get(k, 0.0) > tolerance[k] for k in failed):
-            pytest.xfail(f"{case['name']}: the single-process JaxBackend fails the same check "
-                         f"({ {k: f'{single[k]:.2e}' for k in failed if k in single} }); distributed: {failed}")
-        pytest.fail(f"{case['name']}: {failed} (single-process passes: max {max(single.values()):.2e})")
+    if not failed:
+        return
+    single = _single_process_errors(case, world_size, expected)
+    if any(single.get(k, 0.0) > tolerance[k] for k in failed):
+        pytest.xfail(f"{case['name']}: the single-process JaxBackend fails the same check "
+                     f"({ {k: f'{single[k]:.2e}' for k in failed if k in single} }); distributed: {failed}")
+    if kinks := _kinks_below(failed, gspec, weights, images, labels):
+        pytest.xfail(f"{case['name']}: {failed}, at and below a ReLU or max-pool decision that the float64 "
+                     f"reference makes within float32 rounding ({kinks}): a float32 sum in another order may take "
+                     "the other side")
+    pytest.fail(f"{case['name']}: {failed} (single-process passes: max {max(single.values()):.2e})")
+
+
+def _kinks_below(failed: dict, gspec: ModelSpec, weights: dict, images, labels) -> str:
+    """The reference's near-kinks (``near_kinks``) that explain the failures, or '': a ReLU or max-pool decision
+    taken the other way moves the gradients of its own layer and of the layers before it, nothing after, so the
+    deepest failing layer must be one with a near-kink, and no output may fail (ReLU and max are continuous)."""
+    steps = TRAIN_STEPS if any(k.startswith("param/") for k in failed) else 1
+    kinks = {(layer, step): margin for step in range(steps)
+             for layer, margin in near_kinks(gspec, reference.train(gspec, weights, images, labels, step),
+                                             images).items()}
+    if any(not k.startswith(("grad/", "param/")) for k in failed):
+        return ""
+    deepest = max((k.split("/")[1] for k in failed), key=LAYERS.index)
+    return ", ".join(f"{layer} in step {step + 1} at {m:.1e} of its RMS"
+                     for (layer, step), m in kinks.items() if layer == deepest)
+
+
+LAYERS = [name for name, *_ in CONVS] + [name for name, _ in FCS]
+# A ReLU input, or the gap between a max-pool window's two largest inputs, this close to 0 relative to its layer's
+# RMS is within the rounding of a float32 convolution's sum (~sqrt(363) ulps for conv1): which side it falls on,
+# and so which gradient the layer and those below it get, depends on the order of the sum.
+KINK = 2e-6
+
+
+def near_kinks(spec: ModelSpec, params: dict, images: np.ndarray) -> dict[str, float]:
+    """Layers of the float64 forward with a ReLU or max-pool decision within KINK of flipping: layer -> margin."""
+    w = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    x, margins = np.asarray(images, np.float64), {}
+    for name, k, stride, _ in CONVS:
+        pads = (same_pads(x.shape[1], k, stride), same_pads(x.shape[2], k, stride))
+        xp = np.pad(x, ((0, 0), *pads, (0, 0)))
+        n = same_out(x.shape[1], stride)
+        z = np.tensordot(reference._patches(xp, k, stride, n, n), w[f"{name}/weights"], axes=3) + w[f"{name}/biases"]
+        margins[name] = np.abs(z).min() / np.sqrt(np.mean(z**2))
+        x = np.maximum(z, 0.0)
+        if spec.lrn and name in LRN_AFTER:
+            x = reference._lrn(x)[0]
+        if name in POOL_AFTER:
+            n = pool_out(x.shape[1])
+            windows = np.sort([x[:, i:i + POOL_S * n:POOL_S, j:j + POOL_S * n:POOL_S] for i in range(POOL_K)
+                               for j in range(POOL_K)], axis=0)
+            gaps = (windows[-1] - windows[-2])[windows[-1] > 0]  # an all-zero window passes no gradient
+            margins[name] = min(margins[name], gaps.min(initial=np.inf) / np.sqrt(np.mean(x**2)))
+            x = windows[-1]
+    if spec.heads:
+        x = x.reshape(len(x), -1)
+        for name, _ in FCS[:-1]:
+            z = x @ w[f"{name}/weights"] + w[f"{name}/biases"]
+            margins[name] = np.abs(z).min() / np.sqrt(np.mean(z**2))
+            x = np.maximum(z, 0.0)
+    return {layer: float(m) for layer, m in margins.items() if m < KINK}
 
 
 def expected_collectives(spec: ModelSpec, parallel: str, world_size: int, mode: str) -> dict[str, int]:
@@ -235,7 +302,7 @@ def test_hybrid_moves_less_than_dp_at_224():
 
 
 FAILURE_CODE = r'''
-import os, sys, time
+import os, time
 os.sched_setaffinity(0, {int(os.environ["ALEXBENCH_CORE"])})
 from frameworks.base import RunConfig
 from frameworks.distributed import Group, local_rows
@@ -265,7 +332,7 @@ try:
     b.block(b.forward_backward())
 except Exception as e:
     print(f"RAISED after {time.monotonic() - start:.1f} s: {type(e).__name__}: {e}", flush=True)
-    sys.exit(3)
+    os._exit(3)  # not sys.exit: its jax.distributed.shutdown would wait at a barrier for the lost rank
 print("second step done", flush=True)
 '''
 
