@@ -117,13 +117,14 @@ class AlexNet(nn.Module):
 
 
 def _device(name: str) -> jax.Device:
+    """This process's first device (local: in a multi-process group ``jax.devices()[0]`` is rank 0's)."""
     if name != "cpu":
         try:
-            return jax.devices("gpu")[0]
+            return jax.local_devices(backend="gpu")[0]
         except RuntimeError:
             if name == "cuda":
                 raise BackendUnavailable("jax sees no GPU (install the extra alexbench[jax-cuda])") from None
-    return jax.devices("cpu")[0]
+    return jax.local_devices(backend="cpu")[0]
 
 
 class JaxBackend:
