@@ -20,8 +20,7 @@ from harness.analysis.parity import (
     TRAIN_TOLERANCE,
     Reference,
     Trial,
-    errors_against,
-    explain,
+    judge,
     relative_error,
 )
 from tests.ranks import run_ranks
@@ -124,15 +123,11 @@ def parity_runs(tmp_path_factory):
     return functools.cache(lambda world_size: run(tmp_path_factory, world_size, CASES[world_size]))
 
 
-def holds(ref: Reference, got: dict[str, np.ndarray], tolerance: float) -> dict[str, float]:
-    """The errors against ``ref``, asserted within ``tolerance``, or over it only where float32 took the other
-    branch at a near-kink or near-tie of the data (harness.analysis.parity.explain proves which)."""
-    got = {k: got.get(k, v) for k, v in ref.expected.items()}  # the output: every rank's rows, checked apart
-    errors = errors_against(got, ref.expected)
-    if max(errors.values()) > tolerance:
-        flips, left = explain(ref, got, tolerance)
-        assert flips and max(left.values()) <= tolerance, (errors, flips, left)
-    return errors
+def holds(ref: Reference, got: dict[str, np.ndarray], tolerance: float) -> None:
+    """Within ``tolerance`` of ``ref``, or over it only where float32 took the other branch at a near-kink or
+    near-tie of the data (harness.analysis.parity.judge proves which)."""
+    result = judge(ref, {k: got.get(k, v) for k, v in ref.expected.items()}, tolerance)  # output: checked apart
+    assert result.passed or result.explained, (result.errors, result.flips, result.explained_errors)
 
 
 def check_parity(out, world_size: int, c: dict) -> None:

@@ -173,6 +173,17 @@ def explain(ref: Reference, got: dict[str, np.ndarray], tolerance: float) -> tup
     return flips, errors_against(got, ref.tensors(flips))
 
 
+def judge(ref: Reference, got: dict[str, np.ndarray], tolerance: float, framework: str = "", variant: str = "default",
+          measured: str = "") -> ParityResult:
+    """A backend's tensors against the reference: their errors and, over ``tolerance`` in float32, the branch
+    decisions of the data that explain them (if any do)."""
+    result = ParityResult(framework, "ok", errors_against(got, ref.expected), tolerance=tolerance, variant=variant,
+                          measured=measured)
+    if not result.passed and not measured:
+        result.flips, result.explained_errors = explain(ref, got, tolerance)
+    return result
+
+
 def dump_name(framework: str, variant: str) -> str:
     """``torch.npz`` for a framework's default variant, ``torch-tuned.npz`` for another."""
     default = variant in ("default", frameworks.entry(framework).variants[0])
@@ -217,11 +228,7 @@ def check_trials(spec: ModelSpec, trials: list[Trial], backends: list[tuple[str,
                     continue
                 with np.load(job["dump"]) as loaded:
                     got = {k: loaded[k] for k in loaded.files}
-                result = ParityResult(fw, "ok", errors_against(got, references[i].expected), tolerance=tolerance,
-                                      variant=variant, measured=measured)
-                if not result.passed and not measured:
-                    result.flips, result.explained_errors = explain(references[i], got, tolerance)
-                results[i].append(result)
+                results[i].append(judge(references[i], got, tolerance, fw, variant, measured))
                 if dump is not None and i == 0:
                     shutil.copyfile(job["dump"], dump / dump_name(fw, variant))
     return results
