@@ -134,3 +134,7 @@ class DistributedBackend(Backend, Protocol):
 
     def close(self) -> None:
         """Leave the group (destroy the process group, shut the coordinator client down)."""
+
+
+# What the harness calls of a distributed backend beyond the Backend protocol.
+DISTRIBUTED_METHODS = tuple(name for name in vars(DistributedBackend) if not name.startswith("_"))

@@ -10,6 +10,7 @@ import pytest
 
 import frameworks
 from frameworks.base import PROTOCOL_METHODS
+from frameworks.distributed import DISTRIBUTED_METHODS
 from harness.analysis.compare import compare_runs
 from harness.measure.ranks import run_case
 from harness.present.report import write_report
@@ -67,16 +68,23 @@ def test_a_framework_worker_loads_only_what_its_framework_does(tmp_path, framewo
 
 @pytest.mark.slow
 def test_every_backend_class_implements_the_whole_protocol():
+    """Each registered backend class has every method of the Backend protocol; each distributed one those of the
+    DistributedBackend protocol too."""
     names = [n for n in frameworks.NAMES if frameworks.entry(n).target.startswith("frameworks.")]
     code = ("import frameworks; from frameworks.base import PROTOCOL_METHODS as P\n"
+            "from frameworks.distributed import DISTRIBUTED_METHODS as D\n"
+            "def missing(cls, methods): return [m for m in methods if not callable(getattr(cls, m, None))]\n"
             f"for n in {names!r}:\n"
             "    if frameworks.missing_message(n) is None:\n"
-            "        print(n, [m for m in P if not callable(getattr(frameworks.backend_class(n), m, None))])")
+            "        print(n, missing(frameworks.backend_class(n), P))\n"
+            "        if frameworks.entry(n).distributed:\n"
+            "            print(n + '-distributed', missing(frameworks.distributed_class(n), P + D))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr
     checked = dict(line.split(" ", 1) for line in done.stdout.strip().splitlines())
     assert checked and all(missing == "[]" for missing in checked.values()), checked
-    assert len(PROTOCOL_METHODS) >= 14
+    assert {"torch-distributed", "jax-distributed", "tensorflow-distributed"} <= set(checked)
+    assert len(PROTOCOL_METHODS) >= 14 and len(DISTRIBUTED_METHODS) == 6
 
 
 def test_step_memory_is_what_the_steps_add(tmp_path):
