@@ -13,8 +13,9 @@ from frameworks.weights import canonical_weights, random_images
 from harness.analysis import parity
 from harness.results.tables import read_run
 from tests.clitools import ROOT, alexbench, only_run, tiny_run
+from tests.fake_backend import FAKES
 
-INSTALLED = frameworks.available()
+INSTALLED = [fw for fw in frameworks.available() if fw not in FAKES]  # conftest registers the fakes
 
 
 def test_import_frameworks_imports_no_framework():

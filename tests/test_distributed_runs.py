@@ -15,6 +15,7 @@ import pytest
 
 from harness.cli import main
 from harness.measure.ranks import free_port, port_is_free
+from harness.present.charts.runcharts import make_figures
 from harness.results.tables import read_run
 from tests.clitools import ROOT, alexbench, cli_env, only_run, tiny_run
 
@@ -56,6 +57,8 @@ def test_every_rank_is_timed_and_a_step_is_the_slowest_ranks(tmp_path):
     assert two.median_s == pytest.approx(slowest.median())
     assert env_json["cases"][0]["threads"] == 1  # the cores divided by the most workers
     _none_left(ranks)
+    workers_png = only_run(tmp_path / "out") / "figures" / "workers.png"
+    assert workers_png in make_figures(only_run(tmp_path / "out")) and workers_png.stat().st_size > 20_000
 
 
 @pytest.mark.parametrize("fake, status, error", [

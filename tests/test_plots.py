@@ -19,6 +19,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Every dimension varies: two precisions, TensorFlow's xla variant, PyTorch's channels_last, two batch sizes.
 VARYING = {"modes": ("forward",), "batch_sizes": (16, 32), "precisions": ("fp32", "bf16"),
            "variants": {"tensorflow": ("default", "xla")}, "layouts": {"torch": ("native", "nhwc")}}
+ONE_PROCESS = {"parallel": "none", "workers": 1, "nodes": 1}
 UNSUPPORTED = {"framework": "jax", "precision": "bf16", "status": "unsupported", "error": "no bf16 here"}
 
 
@@ -35,8 +36,9 @@ def varying_ok(tmp_path_factory):
     return sort_cases(summary[summary["status"] == "ok"])
 
 
-# The layer chart needs layers.csv (--per-layer); tests/test_layers.py covers it.
-CHARTS = [name for name in TITLES if name != "layers"]
+# The layer chart needs layers.csv (--per-layer; tests/test_layers.py covers it), the workers chart distributed
+# cases (tests/test_distributed_runs.py).
+CHARTS = [name for name in TITLES if name not in ("layers", "workers")]
 
 
 def test_every_chart_is_drawn(figures):
@@ -56,7 +58,7 @@ def test_chart_is_a_valid_non_trivial_png_with_an_svg(figures, name):
 def test_charts_without_data_are_skipped(tmp_path):
     run = write_run(tmp_path / "run", lrns=(True,))
     assert {p.stem for p in make_figures(run)} == {"latency", "timeline", "distribution", "throughput"}
-    for name in ("lrn_cost", "scaling", "precision", "variants", "layout"):
+    for name in ("lrn_cost", "scaling", "precision", "variants", "layout", "workers"):
         assert not (run / "figures" / f"{name}.png").exists()
 
 
@@ -173,7 +175,8 @@ def test_each_framework_keeps_one_color():
 
 def test_labels_name_variant_and_precision_only_when_they_vary():
     rows = pd.DataFrame([{"framework": "jax", "mode": "forward", "lrn": True, "variant": v,
-                          "precision": "fp32", "layout": "native", "heads": False, "batch_size": 32, "image_size": 224}
+                          "precision": "fp32", "layout": "native", "heads": False, "batch_size": 32, "image_size": 224,
+                          **ONE_PROCESS}
                          for v in ("default", "xla")])
     assert varied(rows) == ["variant"]
     assert case_label(rows.iloc[0], varied(rows)) == "jax forward LRN on jit (default)"
@@ -183,7 +186,7 @@ def test_labels_name_variant_and_precision_only_when_they_vary():
 
 def test_heads_vary_only_where_a_mode_has_both():
     rows = pd.DataFrame([{"framework": "jax", "mode": m, "lrn": True, "variant": "default", "precision": "fp32",
-                          "layout": "native", "heads": h, "batch_size": 32, "image_size": 224}
+                          "layout": "native", "heads": h, "batch_size": 32, "image_size": 224, **ONE_PROCESS}
                          for m, h in (("forward", False), ("train_step", True))])
     assert varied(rows) == []
     assert varied(pd.concat([rows, rows.iloc[:1].assign(heads=True)])) == ["heads"]
