@@ -143,17 +143,19 @@ class _Rank:
 
 
 def _first_failure(ranks: list[_Rank]) -> Outcome | None:
-    """The outcome of the first rank that ended badly: died, or reported a status other than ok."""
+    """The outcome of the rank that went wrong first, the cause rather than its peers' broken connections: of
+    the ranks that reported a status other than ok (dated by their result file) or died without a result (dated
+    by their last words on stderr), the earliest."""
+    failures = []
     for r in ranks:
-        code = r.proc.poll()
-        if code is None:
-            continue
-        result = r.result_json()
-        if result is None:
-            return Outcome(death_outcome(code, r.stderr.read_text(), who=f"rank {r.rank}").result, _stderr(ranks))
-        if result["status"] != "ok":
-            return Outcome(result | {"error": f"rank {r.rank}: {result.get('error', '')}"}, _stderr(ranks))
-    return None
+        code, result = r.proc.poll(), r.result_json()
+        if result is not None and result["status"] != "ok":
+            failures.append((r.result.stat().st_mtime_ns, r.rank,
+                             result | {"error": f"rank {r.rank}: {result.get('error', '')}"}))
+        elif result is None and code is not None:
+            died = death_outcome(code, r.stderr.read_text(), who=f"rank {r.rank}").result
+            failures.append((r.stderr.stat().st_mtime_ns, r.rank, died))
+    return Outcome(min(failures, key=lambda f: f[:2])[2], _stderr(ranks)) if failures else None
 
 
 def run_ranks(job: dict, case: Case, rendezvous: Rendezvous, timeout: float,
