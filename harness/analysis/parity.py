@@ -144,16 +144,18 @@ def explain(ref: Reference, got: dict[str, np.ndarray], tolerance: float) -> tup
     """Branch decisions that, taken the other way, bring the reference within ``tolerance`` of ``got``, and the
     errors then; ([], {}) when none do. The search looks at a sample of each failing tensor and adds one decision
     at a time while that helps; the answer is then checked on every entry of every tensor."""
-    failing = [k for k, e in errors_against(got, ref.expected).items() if tolerance < e < float("inf")]
+    errors = errors_against(got, ref.expected)
     candidates = ref.candidates()
-    if not failing or not candidates:
+    if not any(tolerance < e < float("inf") for e in errors.values()) or not candidates:
         return [], {}
+    # every comparable tensor, so that a decision which would break a passing tensor is never chosen
+    sampled = [k for k, e in errors.items() if e < float("inf")]
     rng = np.random.default_rng(0)
-    index = {k: rng.choice(ref.expected[k].size, min(SAMPLE, ref.expected[k].size), replace=False) for k in failing}
-    scale = {k: np.linalg.norm(ref.expected[k]) or 1.0 for k in failing}
+    index = {k: rng.choice(ref.expected[k].size, min(SAMPLE, ref.expected[k].size), replace=False) for k in sampled}
+    scale = {k: np.linalg.norm(ref.expected[k]) or 1.0 for k in sampled}
 
     def sample(tensors: dict[str, np.ndarray]) -> np.ndarray:
-        return np.concatenate([np.ravel(tensors[k])[index[k]] / scale[k] for k in failing])
+        return np.concatenate([np.ravel(tensors[k])[index[k]] / scale[k] for k in sampled])
 
     base = sample(ref.expected)
     residual = sample(got) - base
