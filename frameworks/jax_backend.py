@@ -7,6 +7,7 @@ kernels (in, out), the canonical layouts, so weights load without transposes.
 JAX has no LRN op; ``lrn`` below sums squares over a channel window with
 ``lax.reduce_window``, exactly TF's formula. Mixed precision is Flax's dtype policy:
 fp32 parameters (``param_dtype``), bf16/fp16 compute (``dtype``). Training uses optax.
+On CPU in fp32 the convolutions are XLA's own, not YNNPACK's (``NO_YNN_CONVOLUTIONS``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16, "fp16": jnp.float16}
 LR, MOMENTUM = 0.01, 0.9
 FP16_LOSS_SCALE = 1024.0  # static, as in the TensorFlow backend
 KERNELS = {name: (k, stride) for name, k, stride, _ in CONVS}
+# XLA:CPU (jaxlib 0.10) hands convolutions to YNNPACK by default, whose fp32 convolutions round about 3x more
+# than XLA's own (Eigen) ones: relative error 5-6e-7 per layer of this network against 1.7-2.2e-7, on the same
+# input (TensorFlow's CPU convolutions round like Eigen's). Where a max-pool window's two largest values lie
+# closer than that (1e-6 relative happens), the fp32 forward may order them unlike float64, and the backward
+# then sends that window's gradient to the other element: every gradient below that pool moves by 1e-4..1e-2
+# (issue 12; 9 of 30 random weight draws failed parity with YNNPACK, 1 with Eigen, which TensorFlow fails too).
+# So fp32 on CPU keeps this jaxlib's other YNNPACK fusions (dots, reductions) and drops the convolutions. It also
+# pays (batch 32, 224, LRN on, one process, 10 alternating rounds): forward 638 -> 521 ms (not significant),
+# forward_backward 3854 -> 1518 ms: YNNPACK's backward convolutions were the slow ones.
+NO_YNN_CONVOLUTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+}
 
 
 def lrn(x: jax.Array) -> jax.Array:
@@ -82,10 +95,19 @@ def _layer_op(row: Layer, dtype) -> Callable[[jax.Array, dict], jax.Array]:
     return lambda x, params: fn(x)
 
 
-@jax.jit
 def _pullback(vjp_fn, cotangent):
     """A ``jax.vjp`` function applied to a cotangent: the backward alone, on the forward's saved residuals."""
     return vjp_fn(cotangent)
+
+
+@functools.cache
+def _no_ynn_convolutions(device: jax.Device) -> dict:
+    """``NO_YNN_CONVOLUTIONS``, or {} where this XLA has no such option (a jaxlib without YNNPACK)."""
+    try:
+        jax.jit(jnp.negative, compiler_options=NO_YNN_CONVOLUTIONS).lower(jax.device_put(0.0, device)).compile()
+    except RuntimeError:  # XLA rejects an option it does not know
+        return {}
+    return NO_YNN_CONVOLUTIONS
 
 
 class AlexNet(nn.Module):
@@ -142,6 +164,8 @@ class JaxBackend:
         if config.tf32 is not None:  # GPU convs and matmuls may otherwise use TF32
             jax.config.update("jax_default_matmul_precision", "tensorfloat32" if config.tf32 else "highest")
         self.model = AlexNet(lrn=spec.lrn, heads=spec.heads, dtype=DTYPES[config.precision])
+        fp32_cpu = self.device.platform == "cpu" and config.precision == "fp32"
+        self.jit = functools.partial(jax.jit, compiler_options=_no_ynn_convolutions(self.device) if fp32_cpu else None)
         self.loss_scale = FP16_LOSS_SCALE if config.precision == "fp16" else 1.0
         tree: dict = {}
         for name, value in weights.items():
@@ -151,9 +175,9 @@ class JaxBackend:
         self.names = list(weights)
         self.images = self.labels = self.opt_state = None
         self.optimizer = optax.sgd(LR, momentum=MOMENTUM)
-        self._forward = jax.jit(self.model.apply)
-        self._forward_backward = jax.jit(jax.grad(self._l2_loss))
-        self._train = jax.jit(self._train_step, donate_argnums=(0, 1))
+        self._forward = self.jit(self.model.apply)
+        self._forward_backward = self.jit(jax.grad(self._l2_loss))
+        self._train = self.jit(self._train_step, donate_argnums=(0, 1))
 
     def _l2_loss(self, params, x):
         return 0.5 * jnp.sum(jnp.square(self.model.apply(params, x)))
@@ -192,6 +216,7 @@ class JaxBackend:
         is the gradient of ``sum(out * fixed random cotangent)`` with respect to the layer's input (not conv1's)
         and parameters: ``jax.vjp`` runs the forward once here, and the step is the jitted pullback alone."""
         rng, rows, ops = np.random.default_rng(0), layer_table(self.spec), []
+        pullback = self.jit(_pullback)
         for row, shape in zip(rows, [self.spec.input_shape, *(r.output_shape for r in rows)], strict=False):
             x = rng.standard_normal(shape, np.float32)
             x = jax.device_put(x.reshape(len(x), -1) if row.kind == "fc" else x, self.device).astype(self.model.dtype)
@@ -201,9 +226,9 @@ class JaxBackend:
             else:
                 y, vjp_fn = jax.vjp(op, x, params)
             cotangent = jax.device_put(rng.standard_normal(y.shape, np.float32), self.device).astype(y.dtype)
-            forward = jax.jit(op)
+            forward = self.jit(op)
             ops += [(row.name, "forward", functools.partial(forward, x, params)),
-                    (row.name, "backward", functools.partial(_pullback, vjp_fn, cotangent))]
+                    (row.name, "backward", functools.partial(pullback, vjp_fn, cotangent))]
         return ops
 
     def forward(self):

@@ -201,12 +201,12 @@ class JaxDistributedBackend(JaxBackend):
                                                               transform_non_params=lambda _: self.replicated)
         # hybrid's logits stay column-sharded, as the heads leave them (to rows would be an all-to-all)
         self.output_sharding = NamedSharding(self.mesh, P(None, AXIS)) if self.hybrid else self.rows
-        self._forward = _AheadOfTime(jax.jit(self.model.apply, out_shardings=self.output_sharding),
+        self._forward = _AheadOfTime(self.jit(self.model.apply, out_shardings=self.output_sharding),
                                      lambda: (self._abstract_params(), self._abstract_batch()))
-        self._forward_backward = _AheadOfTime(jax.jit(jax.grad(self._l2_loss), out_shardings=self.param_shardings),
+        self._forward_backward = _AheadOfTime(self.jit(jax.grad(self._l2_loss), out_shardings=self.param_shardings),
                                               lambda: (self._abstract_params(), self._abstract_batch()))
         self._train = _AheadOfTime(
-            jax.jit(self._train_step, donate_argnums=(0, 1),
+            self.jit(self._train_step, donate_argnums=(0, 1),
                     out_shardings=(self.param_shardings, self.opt_shardings, self.replicated)),
             lambda: (self._abstract_params(), self._abstract_opt(), self._abstract_batch(), self._abstract_labels()))
         self._replicate = jax.jit(lambda tree: tree, out_shardings=self.replicated)
