@@ -84,12 +84,13 @@ gpu-check:
 	  echo "gpu-check: $(OUT)/gpu-check.tar.gz, exit $$status"; exit $$status; \
 	} 2>&1 | tee $(OUT)/gpu-check.log
 
+# PYTEST_ARGS: more pytest options, e.g. make test PYTEST_ARGS=--durations=15
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Everything but the end-to-end runs of real frameworks (marked slow): a few minutes.
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
