@@ -115,9 +115,11 @@ def build_parser() -> Parser:
     report = sub.add_parser("report", help="charts and report.md for a run")
     report.add_argument("run_dir", nargs="?", help="run folder (default: the newest under results/)")
 
-    compare = sub.add_parser("compare", help="compare two runs case by case (Mann-Whitney U)")
-    compare.add_argument("run_a")
-    compare.add_argument("run_b")
+    compare = sub.add_parser("compare", help="compare two runs case by case (Mann-Whitney U)",
+                             description="Each case the two runs share: median A and B, B/A, and whether B is "
+                             "significantly faster or slower (p < 0.01); a chart of B/A beside run B.")
+    compare.add_argument("run_a", help="the baseline run folder")
+    compare.add_argument("run_b", help="the run folder to compare with it")
     FAIL_ABOVE.add_to(compare)
     return parser
 
