@@ -33,7 +33,7 @@ def workers_chart(ok: pd.DataFrame) -> Figure | None:
             one = line[line["workers"] == 1]["images_per_s"]
             if len(one):
                 ax.plot(line["workers"], one.iloc[0] * line["workers"], linestyle=":", color=color(fw), alpha=0.6)
-            for _, r in line.iterrows():
+            for _, r in line[line["workers"] > 1].iterrows():  # one worker is 100% by definition
                 if r["scaling_efficiency"] == r["scaling_efficiency"]:
                     ax.annotate(f"{r['scaling_efficiency']:.0%}", (r["workers"], r["images_per_s"]),
                                 xytext=(4, -10 if scheme == "hybrid" else 4), textcoords="offset points", fontsize=8,
