@@ -75,7 +75,7 @@ class ParityResult:
     @property
     def name(self) -> str:
         """``torch``, or ``torch tuned`` for a variant other than the framework's default."""
-        return self.framework if self.variant == "default" else f"{self.framework} {self.variant}"
+        return self.framework if _is_default(self.framework, self.variant) else f"{self.framework} {self.variant}"
 
 
 @dataclass
@@ -186,10 +186,16 @@ def judge(ref: Reference, got: dict[str, np.ndarray], tolerance: float, framewor
     return result
 
 
+def _is_default(framework: str, variant: str) -> bool:
+    """``default``, or the first (and default) variant of a framework that names it otherwise (tf1-seed's
+    ``session``)."""
+    entry = frameworks.REGISTRY.get(framework)
+    return variant == "default" or (entry is not None and variant == entry.variants[0])
+
+
 def dump_name(framework: str, variant: str) -> str:
     """``torch.npz`` for a framework's default variant, ``torch-tuned.npz`` for another."""
-    default = variant in ("default", frameworks.entry(framework).variants[0])
-    return f"{framework}.npz" if default else f"{framework}-{variant}.npz"
+    return f"{framework}.npz" if _is_default(framework, variant) else f"{framework}-{variant}.npz"
 
 
 def check_trials(spec: ModelSpec, trials: list[Trial], backends: list[tuple[str, str]], device: str, timeout: float,
