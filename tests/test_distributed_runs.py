@@ -83,9 +83,10 @@ def test_ctrl_c_during_a_distributed_case_keeps_the_finished_ones_and_leaves_no_
                              "--workers", "2", "--batch-size", "1", "--image-size", "66", "--burn-in", "1", "--steps",
                              "3", "--peak-seconds", "0", "--out", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=cli_env(**env), cwd=ROOT)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # generous: on a loaded machine each rank's start takes seconds
     while len(list(ranks.iterdir())) < 4 and time.monotonic() < deadline:  # fake-hang's two ranks are up
         time.sleep(0.1)
+    assert len(list(ranks.iterdir())) == 4, "fake-hang's ranks did not start in time"
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
