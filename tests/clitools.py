@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,13 @@ from pathlib import Path
 from tests.fake_backend import PLUGINS
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def ctrl_c_reaches_it() -> None:
+    """Popen's ``preexec_fn`` for a child that a test interrupts with SIGINT: a shell without job control starts
+    background commands with SIGINT ignored, children inherit that, and Python then leaves it ignored; so a
+    test run started in the background would see Ctrl-C do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

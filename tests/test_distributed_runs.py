@@ -17,7 +17,7 @@ from harness.cli import main
 from harness.measure.ranks import free_port, port_is_free
 from harness.present.charts.runcharts import make_figures
 from harness.results.tables import read_run
-from tests.clitools import ROOT, alexbench, cli_env, only_run, tiny_run
+from tests.clitools import ROOT, alexbench, cli_env, ctrl_c_reaches_it, only_run, tiny_run
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the fake ranks use torch's gloo")
 RANKS = ["--modes", "forward_backward", "--lrn", "on"]
@@ -82,7 +82,8 @@ def test_ctrl_c_during_a_distributed_case_keeps_the_finished_ones_and_leaves_no_
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--frameworks", "fake-sleep,fake-hang", *RANKS,
                              "--workers", "2", "--batch-size", "1", "--image-size", "66", "--burn-in", "1", "--steps",
                              "3", "--peak-seconds", "0", "--out", str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli_env(**env), cwd=ROOT)
+                            stderr=subprocess.PIPE, text=True, env=cli_env(**env), cwd=ROOT,
+                            preexec_fn=ctrl_c_reaches_it)
     deadline = time.monotonic() + 300  # generous: on a loaded machine each rank's start takes seconds
     while len(list(ranks.iterdir())) < 4 and time.monotonic() < deadline:  # fake-hang's two ranks are up
         time.sleep(0.1)

@@ -10,7 +10,7 @@ import pytest
 
 import frameworks
 from harness.results.tables import read_run
-from tests.clitools import ROOT, alexbench, cli_env, only_run
+from tests.clitools import ROOT, alexbench, cli_env, ctrl_c_reaches_it, only_run
 
 # A real framework when one is installed (the case interrupted is the slow fake that follows it).
 FIRST = (frameworks.available() or ["fake-sleep"])[0]
@@ -33,7 +33,8 @@ def _wait_for_rows(run_dir, rows: int, limit_s: float = 300) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_keeps_finished_cases_and_resume_completes(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", *ARGS, "--out", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=ROOT,
+                            preexec_fn=ctrl_c_reaches_it)
     deadline = time.monotonic() + 120
     while not any(tmp_path.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)
