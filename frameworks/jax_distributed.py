@@ -207,7 +207,7 @@ class JaxDistributedBackend(JaxBackend):
                                               lambda: (self._abstract_params(), self._abstract_batch()))
         self._train = _AheadOfTime(
             self.jit(self._train_step, donate_argnums=(0, 1),
-                    out_shardings=(self.param_shardings, self.opt_shardings, self.replicated)),
+                     out_shardings=(self.param_shardings, self.opt_shardings, self.replicated)),
             lambda: (self._abstract_params(), self._abstract_opt(), self._abstract_batch(), self._abstract_labels()))
         self._replicate = jax.jit(lambda tree: tree, out_shardings=self.replicated)
         self._init_opt = jax.jit(self.optimizer.init, out_shardings=self.opt_shardings)

@@ -142,7 +142,7 @@ def errors_against(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) 
 
 def explain(ref: Reference, got: dict[str, np.ndarray], tolerance: float) -> tuple[list[Flip], dict[str, float]]:
     """Branch decisions that, taken the other way, bring the reference within ``tolerance`` of ``got``, and the
-    errors then; ([], {}) when none do. The search looks at a sample of each failing tensor and adds one decision
+    errors then; ([], {}) when none do. The search looks at a sample of every tensor and adds one decision
     at a time while that helps; the answer is then checked on every entry of every tensor."""
     errors = errors_against(got, ref.expected)
     candidates = ref.candidates()
