@@ -17,7 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from frameworks.distributed import tf_config
+from harness.analysis.parity import Reference, judge
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,3 +80,11 @@ def run_ranks(code: str, world_size: int, timeout: float = 300, out: Path | None
         results.append(RankResult(rank, None if killed[rank] else p.returncode, log.read()))
         log.close()
     return results
+
+
+def holds(ref: Reference, got: dict[str, np.ndarray], tolerance: float, what: str = "") -> None:
+    """A rank's dump within ``tolerance`` of ``ref``, or over it only where float32 took the other branch at a
+    near-kink or near-tie of the data (harness.analysis.parity.judge proves which); a tensor ``got`` lacks (the
+    output: each rank's rows, checked apart) counts as the reference's own."""
+    result = judge(ref, {k: got.get(k, v) for k, v in ref.expected.items()}, tolerance)
+    assert result.passed or result.explained, (what, result.errors, result.flips, result.explained_errors)

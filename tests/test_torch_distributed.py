@@ -20,10 +20,9 @@ from harness.analysis.parity import (
     TRAIN_TOLERANCE,
     Reference,
     Trial,
-    judge,
     relative_error,
 )
-from tests.ranks import run_ranks
+from tests.ranks import holds, run_ranks
 
 pytest.importorskip("torch")
 
@@ -121,13 +120,6 @@ def run(tmp_path_factory, world_size: int, cases: list[dict]):
 def parity_runs(tmp_path_factory):
     """Each world size's cases, run once (lazily) for all its tests."""
     return functools.cache(lambda world_size: run(tmp_path_factory, world_size, CASES[world_size]))
-
-
-def holds(ref: Reference, got: dict[str, np.ndarray], tolerance: float) -> None:
-    """Within ``tolerance`` of ``ref``, or over it only where float32 took the other branch at a near-kink or
-    near-tie of the data (harness.analysis.parity.judge proves which)."""
-    result = judge(ref, {k: got.get(k, v) for k, v in ref.expected.items()}, tolerance)  # output: checked apart
-    assert result.passed or result.explained, (result.errors, result.flips, result.explained_errors)
 
 
 def check_parity(out, world_size: int, c: dict) -> None:
