@@ -1,18 +1,18 @@
 """Run N ranks of a test's Python code on 127.0.0.1, with the launch variables set, and end them all.
 
-``run_ranks(code, 2)`` runs ``code`` (a Python source string) in two processes; each sees torchrun's
-variables, TF_CONFIG, its own core, and ``OUT``: a folder where it may write files for the test to read.
-Every rank is killed when one fails or when ``timeout`` passes, and none outlives the call.
+``run_ranks(code, 2, out=tmp_path)`` runs ``code`` (a Python source string) in two processes; each sees
+torchrun's variables, TF_CONFIG, its own core, and ``OUT``: the folder where it writes files for the test to
+read (``save_rank``). Every rank is killed when one fails or when ``timeout`` passes, and none outlives the call.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +44,9 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def run_ranks(code: str, world_size: int, timeout: float = 300, out: Path | None = None,
+def run_ranks(code: str, world_size: int, out: Path, timeout: float = 300,
               env: dict[str, str] | None = None) -> list[RankResult]:
     """Run ``code`` as ranks 0..world_size-1; the results in rank order."""
-    out = out or Path(tempfile.mkdtemp(prefix="ranks-"))
     master, *workers = free_ports(world_size + 1)
     cores = sorted(os.sched_getaffinity(0))
     procs, logs = [], []
@@ -88,3 +87,36 @@ def holds(ref: Reference, got: dict[str, np.ndarray], tolerance: float, what: st
     output: each rank's rows, checked apart) counts as the reference's own."""
     result = judge(ref, {k: got.get(k, v) for k, v in ref.expected.items()}, tolerance)
     assert result.passed or result.explained, (what, result.errors, result.flips, result.explained_errors)
+
+
+LOCAL = "output"  # the one tensor of a rank's dump that is its own (its rows of the global batch)
+
+
+def digest(tensor: np.ndarray) -> np.ndarray:
+    """SHA-256 of a tensor's dtype, shape and bytes, as 32 uint8s."""
+    h = hashlib.sha256(f"{tensor.dtype}{tensor.shape}".encode())
+    h.update(np.ascontiguousarray(tensor).tobytes())
+    return np.frombuffer(h.digest(), np.uint8)
+
+
+def save_rank(out: str | Path, name: str, rank: int, result: dict[str, np.ndarray]) -> None:
+    """A rank's dump: rank 0 saves every tensor, the others their output and a digest of each shared tensor (full
+    copies of gradients and parameters that must equal rank 0's would double the disk a test takes)."""
+    kept = result if rank == 0 else {k: v if k == LOCAL else digest(v) for k, v in result.items()}
+    np.savez(Path(out) / f"{name}-rank{rank}.npz", **kept)
+
+
+def load_ranks(out: Path, name: str, world_size: int) -> list[dict[str, np.ndarray]]:
+    """Every rank's dump (``save_rank``), in rank order."""
+    ranks = []
+    for rank in range(world_size):
+        with np.load(out / f"{name}-rank{rank}.npz") as dump:
+            ranks.append({k: dump[k] for k in dump.files})
+    return ranks
+
+
+def differing(ranks: list[dict[str, np.ndarray]]) -> list[tuple[int, str]]:
+    """(rank, tensor) wherever a rank's shared tensors differ from rank 0's by a single bit, or one is missing."""
+    zero = {k: digest(v) for k, v in ranks[0].items() if k != LOCAL}
+    return [(r, k) for r, got in enumerate(ranks[1:], 1) for k in zero.keys() | got.keys() - {LOCAL}
+            if k not in got or k not in zero or not np.array_equal(got[k], zero[k])]

@@ -19,7 +19,7 @@ from frameworks.distributed import Collective, sent_bytes
 from frameworks.spec import ModelSpec
 from frameworks.weights import canonical_weights, random_images, random_labels
 from harness.analysis.parity import TOLERANCE, TRAIN_STEPS, TRAIN_TOLERANCE, Reference, Trial, relative_error
-from tests.ranks import holds, run_ranks
+from tests.ranks import differing, holds, load_ranks, run_ranks
 
 pytest.importorskip("jax")
 pytest.importorskip("flax")
@@ -34,6 +34,7 @@ os.sched_setaffinity(0, {int(os.environ["ALEXBENCH_CORE"])})
 from frameworks.base import RunConfig
 from frameworks.distributed import Group, local_rows
 from frameworks.jax_distributed import JaxDistributedBackend, hlo_collectives
+from tests.ranks import save_rank
 from tests.test_jax_distributed import case_data
 
 job = json.loads(os.environ["JOB"])
@@ -50,7 +51,7 @@ for case in job["cases"]:
         for _ in range({steps}):
             b.block(b.train_step())
         got |= {f"param/{k}": v for k, v in b.params_to_numpy().items()}
-    np.savez(f"{out}/{case['name']}-rank{group.rank}.npz", **got)
+    save_rank(out, case["name"], group.rank, got)
     if job["checks"]:
         modes = ["forward", "forward_backward"] + (["train_step"] if spec.heads else [])
         plans = {m: [(c.kind, c.nbytes) for c in b.collectives(m)] for m in modes}
@@ -95,7 +96,7 @@ def make_case(lrn: bool, heads: bool, weights: str) -> dict:
 def run_group(tmp_path: Path, parallel: str, world_size: int, cases: list[dict], checks: bool = False,
               timeout: float = 900) -> Path:
     job = {"parallel": parallel, "cases": cases, "checks": checks, "timeout_s": 300}
-    results = run_ranks(RANK_CODE, world_size, timeout, tmp_path, env={"JOB": json.dumps(job)})
+    results = run_ranks(RANK_CODE, world_size, tmp_path, timeout, env={"JOB": json.dumps(job)})
     for r in results:
         assert r.returncode == 0, f"rank {r.rank} ({r.returncode}):\n{_tail(r.output)}"
     return tmp_path
@@ -108,21 +109,20 @@ def _tail(output: str, lines: int = 40) -> str:
 def check_case(folder: Path, case: dict, world_size: int) -> None:
     """Every rank's output rows, and rank 0's gradients and trained parameters, against the reference; over the
     tolerance only where float32 took the other branch at a near-kink or near-tie of the data
-    (tests.ranks.holds)."""
+    (tests.ranks.holds); every rank's gradients and parameters bit for bit rank 0's."""
     _, gspec, weights, images, labels = case_data(case, world_size)
     trial = Trial(weights, images, labels)
     grads = Reference(gspec, trial, False, world_size)
     out = reference.forward(gspec, weights, images)
-    for rank in range(world_size):
-        with np.load(folder / f"{case['name']}-rank{rank}.npz") as got:
-            assert relative_error(got["output"], out[rank * BATCH:(rank + 1) * BATCH]) <= TOLERANCE, (case, rank)
-            if rank == 0:
-                tensors = {k: got[k] for k in got.files}
+    ranks = load_ranks(folder, case["name"], world_size)
+    for rank, got in enumerate(ranks):
+        assert relative_error(got["output"], out[rank * BATCH:(rank + 1) * BATCH]) <= TOLERANCE, (case, rank)
+    assert differing(ranks) == [], case["name"]
     checks = [(grads, TOLERANCE)]
     if gspec.heads:  # train_step needs the heads
         checks.append((Reference(gspec, trial, True, world_size), TRAIN_TOLERANCE))
     for ref, tolerance in checks:
-        holds(ref, tensors, tolerance, case["name"])
+        holds(ref, ranks[0], tolerance, case["name"])
 
 
 def expected_collectives(spec: ModelSpec, parallel: str, world_size: int, mode: str) -> dict[str, int]:

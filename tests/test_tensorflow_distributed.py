@@ -3,6 +3,7 @@ reference on the global batch; what it says it communicates against the graph TF
 
 import functools
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from frameworks import reference
 from frameworks.spec import ModelSpec
 from frameworks.weights import canonical_weights, random_images, random_labels
 from harness.analysis.parity import TOLERANCE, TRAIN_STEPS, TRAIN_TOLERANCE, relative_error
-from tests.ranks import run_ranks
+from tests.ranks import differing, load_ranks, run_ranks
 
 pytest.importorskip("tensorflow")
 
@@ -55,6 +56,7 @@ from frameworks.base import RunConfig
 from frameworks.distributed import Group, local_rows
 from frameworks.spec import ModelSpec
 from frameworks.tensorflow_distributed import TensorFlowDistributedBackend
+from tests.ranks import save_rank
 from tests.test_tensorflow_distributed import BATCH, REPORTED, SIZE, TRAIN_STEPS, case_weights, global_batch
 
 out, group = os.environ["OUT"], Group.from_env(timeout_s=120)
@@ -64,14 +66,14 @@ for case in json.loads(os.environ["CASES"]):
     b = TensorFlowDistributedBackend(spec, case_weights(spec, case["weights"]), RunConfig(device="cpu", threads=1),
                                      dataclasses.replace(group, parallel=case["parallel"]))
     b.set_input(local_rows(images, group))
-    result = {"out": b.output_to_numpy(b.forward())}
+    result = {"output": b.output_to_numpy(b.forward())}
     result |= {f"grad/{k}": v for k, v in b.grads_to_numpy(b.forward_backward()).items()}
     if spec.heads:
         b.set_labels(local_rows(labels, group))
         for _ in range(TRAIN_STEPS):
             b.block(b.train_step())
         result |= {f"param/{k}": v for k, v in b.params_to_numpy().items()}
-    np.savez(f"{out}/{case['name']}-rank{group.rank}.npz", **result)
+    save_rank(out, case["name"], group.rank, result)
     if case["name"] in REPORTED:
         modes = ("forward", "forward_backward", "train_step")
         for mode in modes:
@@ -88,26 +90,28 @@ for case in json.loads(os.environ["CASES"]):
 
 
 def run_parity(tmp_path_factory, cases: list[dict], world_size: int):
+    """The ranks' dumps of ``cases``, for a module's tests; deleted after the last."""
     out = tmp_path_factory.mktemp(f"tf-world{world_size}")
-    results = run_ranks(PARITY_CODE, world_size, timeout=900, out=out, env={"CASES": json.dumps(cases)})
+    results = run_ranks(PARITY_CODE, world_size, out, timeout=900, env={"CASES": json.dumps(cases)})
     for r in results:
         assert r.returncode == 0, f"rank {r.rank}:\n{r.output[-4000:]}"
-    return out
+    yield out
+    shutil.rmtree(out)
 
 
 @pytest.fixture(scope="module")
 def world2(tmp_path_factory):
-    return run_parity(tmp_path_factory, CASES_2, 2)
+    yield from run_parity(tmp_path_factory, CASES_2, 2)
 
 
 @pytest.fixture(scope="module")
 def world2_more(tmp_path_factory):
-    return run_parity(tmp_path_factory, CASES_2_MORE, 2)
+    yield from run_parity(tmp_path_factory, CASES_2_MORE, 2)
 
 
 @pytest.fixture(scope="module")
 def world1(tmp_path_factory):
-    return run_parity(tmp_path_factory, CASES_1, 1)
+    yield from run_parity(tmp_path_factory, CASES_1, 1)
 
 
 @functools.cache
@@ -121,19 +125,18 @@ def expected(lrn: bool, heads: bool, weights: str, world_size: int):
 
 
 def check_parity(out, c: dict, world_size: int) -> None:
-    """Every rank against the reference on the global batch, and the same gradients and parameters on every rank."""
+    """Every rank's output rows and rank 0's gradients and parameters against the reference on the global batch;
+    every rank's gradients and parameters bit for bit rank 0's."""
     expected_out, expected_grads, expected_params = expected(c["lrn"], c["heads"], c["weights"], world_size)
-    ranks = [np.load(out / f"{c['name']}-rank{r}.npz") for r in range(world_size)]
+    ranks = load_ranks(out, c["name"], world_size)
     for r, got in enumerate(ranks):
-        rows = expected_out[r * BATCH:(r + 1) * BATCH]
-        errors = {"out": relative_error(got["out"], rows)}
-        errors |= {f"grad/{k}": relative_error(got[f"grad/{k}"], g / world_size) for k, g in expected_grads.items()}
-        assert max(errors.values()) <= TOLERANCE, (r, errors)
-        train_errors = {k: relative_error(got[f"param/{k}"], p) for k, p in expected_params.items()}
-        assert max(train_errors.values(), default=0.0) <= TRAIN_TOLERANCE, (r, train_errors)
-        for key in got.files:
-            if key != "out":
-                assert np.array_equal(got[key], ranks[0][key]), f"{key} differs between rank {r} and rank 0"
+        assert relative_error(got["output"], expected_out[r * BATCH:(r + 1) * BATCH]) <= TOLERANCE, r
+    got = ranks[0]
+    errors = {f"grad/{k}": relative_error(got[f"grad/{k}"], g / world_size) for k, g in expected_grads.items()}
+    assert max(errors.values()) <= TOLERANCE, errors
+    train_errors = {k: relative_error(got[f"param/{k}"], p) for k, p in expected_params.items()}
+    assert max(train_errors.values(), default=0.0) <= TRAIN_TOLERANCE, train_errors
+    assert differing(ranks) == []
 
 
 @pytest.mark.parametrize("c", CASES_2, ids=lambda c: c["name"])
@@ -232,7 +235,7 @@ os._exit(3)  # ends run_ranks at once: it kills the ranks still waiting
 
 
 def run_failure(tmp_path, scenario: str, world_size: int, group_timeout: float) -> dict:
-    results = run_ranks(FAILURE_CODE, world_size, timeout=240, out=tmp_path,
+    results = run_ranks(FAILURE_CODE, world_size, tmp_path, timeout=240,
                         env={"SCENARIO": scenario, "GROUP_TIMEOUT": str(group_timeout)})
     assert results[0].returncode == 3, results[0].output[-4000:]
     return json.loads((tmp_path / "rank0.json").read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -22,7 +23,7 @@ from harness.analysis.parity import (
     Trial,
     relative_error,
 )
-from tests.ranks import holds, run_ranks
+from tests.ranks import differing, holds, load_ranks, run_ranks
 
 pytest.importorskip("torch")
 
@@ -36,6 +37,7 @@ import numpy as np
 from frameworks.base import RunConfig
 from frameworks.distributed import Group, local_rows
 from frameworks.torch_distributed import TorchDistributedBackend
+from tests.ranks import save_rank
 from tests.test_torch_distributed import case_inputs
 os.sched_setaffinity(0, {int(os.environ["ALEXBENCH_CORE"])})
 OUT = os.environ["OUT"]
@@ -76,7 +78,7 @@ for case in json.loads(os.environ["CASES"]):
         for _ in range(int(os.environ["STEPS"])):
             be.train_step()
         result |= {f"param/{k}": v for k, v in be.params_to_numpy().items()}
-    np.savez(f"{OUT}/{case['id']}-rank{group.rank}.npz", **result)
+    save_rank(OUT, case["id"], group.rank, result)
     be.close()
 """
 
@@ -107,9 +109,8 @@ def expected(world_size: int, lrn: bool, heads: bool, weights: str) -> tuple[np.
     return reference.forward(spec, w, images), Reference(spec, trial, False, world_size), train
 
 
-def run(tmp_path_factory, world_size: int, cases: list[dict]):
-    out = tmp_path_factory.mktemp(f"torch-parity-{world_size}")
-    ranks = run_ranks(PARITY, world_size, timeout=900, out=out,
+def run(out, world_size: int, cases: list[dict]):
+    ranks = run_ranks(PARITY, world_size, out, timeout=900,
                       env={"CASES": json.dumps(cases), "STEPS": str(TRAIN_STEPS)})
     for r in ranks:
         assert r.returncode == 0, r.output[-3000:]
@@ -118,22 +119,28 @@ def run(tmp_path_factory, world_size: int, cases: list[dict]):
 
 @pytest.fixture(scope="module")
 def parity_runs(tmp_path_factory):
-    """Each world size's cases, run once (lazily) for all its tests."""
-    return functools.cache(lambda world_size: run(tmp_path_factory, world_size, CASES[world_size]))
+    """Each world size's cases, run once (lazily) for all its tests; their dumps are deleted after the last."""
+    root = tmp_path_factory.mktemp("torch-parity")
+
+    def runs(world_size: int):
+        (root / str(world_size)).mkdir()
+        return run(root / str(world_size), world_size, CASES[world_size])
+
+    yield functools.cache(runs)
+    shutil.rmtree(root)
 
 
 def check_parity(out, world_size: int, c: dict) -> None:
     """Every rank against the reference; every rank's gradients and parameters bit for bit the same."""
     ref_out, grads, params = expected(world_size, c["lrn"], c["heads"], c["weights"])
-    ranks = [dict(np.load(out / f"{c['id']}-rank{r}.npz")) for r in range(world_size)]
+    ranks = load_ranks(out, c["id"], world_size)
     for rank, got in enumerate(ranks):
         group = Group(rank, world_size, rank, world_size, "127.0.0.1", 1)
         assert relative_error(got["output"], local_rows(ref_out, group)) <= TOLERANCE, rank
-        holds(grads, {k: v for k, v in got.items() if k.startswith("grad/")}, TOLERANCE)
-        if params is not None:
-            holds(params, {k: v for k, v in got.items() if k.startswith("param/")}, TRAIN_TOLERANCE)
-        shared = [k for k in got if k != "output"]
-        assert [k for k in shared if not np.array_equal(got[k], ranks[0][k])] == [], rank
+    holds(grads, {k: v for k, v in ranks[0].items() if k.startswith("grad/")}, TOLERANCE)
+    if params is not None:
+        holds(params, {k: v for k, v in ranks[0].items() if k.startswith("param/")}, TRAIN_TOLERANCE)
+    assert differing(ranks) == []
 
 
 def marks(world_size: int) -> list:
@@ -151,8 +158,8 @@ def test_parity_with_the_reference_on_the_global_batch(parity_runs, world_size, 
 
 
 @pytest.mark.slow
-def test_variants_keep_parity(tmp_path_factory):
-    out = run(tmp_path_factory, 2, VARIANTS)
+def test_variants_keep_parity(tmp_path):
+    out = run(tmp_path, 2, VARIANTS)
     for c in VARIANTS:
         check_parity(out, 2, c)
 
