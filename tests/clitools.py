@@ -1,4 +1,5 @@
-"""Running ``alexbench`` as a user does, in a subprocess, with the fake backends registered."""
+"""Running ``alexbench`` as a user does, in a subprocess, with the fake backends registered; or, for what is
+checked before any work starts, ``main(argv)`` in the test's own process."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+from harness.cli import main
 from tests.fake_backend import PLUGINS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +25,13 @@ def ctrl_c_reaches_it() -> None:
 
 def cli_env(**extra: str) -> dict[str, str]:
     return dict(os.environ, ALEXBENCH_BACKENDS=PLUGINS, PYTHONPATH=str(ROOT), **extra)
+
+
+def run_main(capsys, *argv: str) -> SimpleNamespace:
+    """``alexbench ARGV`` in this process: its exit code, stdout and stderr."""
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
 
 def alexbench(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:

@@ -107,11 +107,14 @@ def save_rank(out: str | Path, name: str, rank: int, result: dict[str, np.ndarra
 
 
 def load_ranks(out: Path, name: str, world_size: int) -> list[dict[str, np.ndarray]]:
-    """Every rank's dump (``save_rank``), in rank order."""
+    """Every rank's dump (``save_rank``), in rank order; the files are deleted once read (a module's cases would
+    otherwise hold gigabytes until its end)."""
     ranks = []
     for rank in range(world_size):
-        with np.load(out / f"{name}-rank{rank}.npz") as dump:
+        path = out / f"{name}-rank{rank}.npz"
+        with np.load(path) as dump:
             ranks.append({k: dump[k] for k in dump.files})
+        path.unlink()
     return ranks
 
 

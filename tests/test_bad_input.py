@@ -3,23 +3,13 @@
 The command line is parsed and checked before any work starts, so these call ``main(argv)`` in this process;
 one case runs as a user does, in a process of its own."""
 
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 
 from frameworks.spec import ModelSpec
 from frameworks.weights import canonical_weights
-from harness.cli import main
-from tests.clitools import alexbench
+from tests.clitools import alexbench, run_main
 from tests.fake_backend import FAKES
-
-
-def run_main(capsys, *argv: str) -> SimpleNamespace:
-    """``alexbench ARGV`` in this process: its exit code, stdout and stderr."""
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
 
 RUN = ["run", "--frameworks", "fake-sleep", "--steps", "2", "--burn-in", "0"]
 

@@ -7,7 +7,7 @@ import pytest
 from harness.cli import build_parser
 from harness.commands.config import ConfigError, load_config
 from harness.commands.plan import plan_cases, run_settings
-from tests.clitools import ROOT, alexbench
+from tests.clitools import ROOT, run_main
 
 
 def _plan(*argv: str):
@@ -57,19 +57,19 @@ def test_flags_override_the_file(tmp_path):
     ("frameworks = []\n", "key 'frameworks' must be a string or a list of strings"),
     ("batch_size = \n", "is not valid TOML"),
 ])
-def test_bad_config_files(tmp_path, text, message):
+def test_bad_config_files(tmp_path, capsys, text, message):
     path = tmp_path / "c.toml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
         load_config(str(path))
-    r = alexbench("run", "--config", str(path), "--out", str(tmp_path / "results"))
+    r = run_main(capsys, "run", "--config", str(path), "--out", str(tmp_path / "results"))
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "results").exists()
 
 
-def test_values_in_a_config_are_checked_like_flags(tmp_path):
+def test_values_in_a_config_are_checked_like_flags(tmp_path, capsys):
     path = Path(tmp_path / "c.toml")
     path.write_text('precision = ["fp32", "fp64"]\nbatch_size = 0\n')
-    r = alexbench("run", "--config", str(path), "--out", str(tmp_path / "results"))
+    r = run_main(capsys, "run", "--config", str(path), "--out", str(tmp_path / "results"))
     assert r.returncode == 2
     assert "unknown precision 'fp64'" in r.stderr and "--batch-size must be >= 1, got 0" in r.stderr

@@ -64,7 +64,8 @@ def test_every_rank_is_timed_and_a_step_is_the_slowest_ranks(tmp_path):
 @pytest.mark.parametrize("fake, status, error", [
     ("fake-crash", "failed", "rank 1 exited with code 3"),
     ("fake-oom", "oom", "rank 1: MemoryError"),
-    ("fake-hang", "timeout", "still running after the 20 s timeout"),
+    pytest.param("fake-hang", "timeout", "still running after the 20 s timeout",
+                 marks=pytest.mark.slow),  # waits out its timeout: make test-fast leaves it out
 ])
 def test_a_faulty_rank_ends_the_case_as_one_row_and_leaves_no_process(tmp_path, fake, status, error):
     ranks, env = _fake_ranks(tmp_path)
@@ -97,6 +98,7 @@ def test_ctrl_c_during_a_distributed_case_keeps_the_finished_ones_and_leaves_no_
     _none_left(ranks)
 
 
+@pytest.mark.slow  # waits out its timeout (make test-fast leaves it out)
 def test_a_rendezvous_that_never_completes_fails_in_one_line_within_the_timeout(tmp_path):
     ranks, env = _fake_ranks(tmp_path)
     port = free_port()

@@ -23,6 +23,8 @@ from tests.ranks import differing, holds, load_ranks, run_ranks
 
 pytest.importorskip("jax")
 pytest.importorskip("flax")
+# every test here runs real ranks of a real framework: an end-to-end run (make test-fast leaves them out)
+pytestmark = pytest.mark.slow
 
 BATCH, SIZE = 2, 70  # per rank; at 70 px conv1's SAME padding is odd (4 before, 5 after)
 SEED = 3
@@ -186,7 +188,6 @@ def test_two_ranks_match_the_reference(tmp_path, parallel, case):
 CASES = [make_case(lrn, heads, w) for lrn in (True, False) for heads in (True, False) for w in ("canonical", "biased")]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("world_size", [1, 2])
 @pytest.mark.parametrize("parallel", ["dp", "hybrid"])
 def test_every_case_matches_the_reference(tmp_path, parallel, world_size):
@@ -240,8 +241,7 @@ print("second step done", flush=True)
 '''
 
 
-@pytest.mark.parametrize("how", ["exits", pytest.param("stalls", marks=pytest.mark.slow),
-                                 pytest.param("never_joins", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("how", ["exits", "stalls", "never_joins"])
 def test_a_lost_rank_makes_the_other_fail_within_the_timeout(tmp_path, how):
     """Rank 1 dies mid-step, stalls before a step's all-reduce, or never joins the rendezvous: rank 0 fails
     within the group's timeout, with a Python exception from the collective (gloo: the peer closed the

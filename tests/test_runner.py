@@ -28,7 +28,8 @@ def test_sleeping_backend_is_timed_and_burn_in_excluded(tmp_path):
     ("fake-crash", "failed", "exited with code 3"),
     ("fake-segv", "failed", "killed by SIGSEGV"),
     ("fake-abort", "failed", "killed by SIGABRT"),
-    ("fake-hang", "timeout", "no result after the 5 s timeout"),
+    pytest.param("fake-hang", "timeout", "no result after the 5 s timeout",
+                 marks=pytest.mark.slow),  # waits out its timeout: make test-fast leaves it out
     ("fake-oom", "oom", "MemoryError"),
     ("fake-cuda-oom", "oom", "CUDA out of memory"),
 ])

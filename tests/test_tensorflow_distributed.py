@@ -15,6 +15,8 @@ from harness.analysis.parity import TOLERANCE, TRAIN_STEPS, TRAIN_TOLERANCE, rel
 from tests.ranks import differing, load_ranks, run_ranks
 
 pytest.importorskip("tensorflow")
+# every test here runs real ranks of a real framework: an end-to-end run (make test-fast leaves them out)
+pytestmark = pytest.mark.slow
 
 BATCH, SIZE = 2, 70  # per rank; 70 px: conv1's SAME padding is odd (see test_backends)
 
@@ -39,7 +41,7 @@ def case(parallel: str, lrn: bool, heads: bool, weights: str) -> dict:
             "heads": heads, "weights": weights}
 
 
-# Quick: both schemes on both weights with LRN and heads; more (slow): LRN off, heads off (hybrid without heads is dp)
+# Both schemes on both weights with LRN and heads; more: LRN off, heads off (hybrid without heads is dp)
 CASES_2 = ([case(p, True, True, w) for p in ("dp", "hybrid") for w in ("canonical", "other")]
            + [case("dp", False, False, "canonical")])
 CASES_2_MORE = [case("dp", False, True, "canonical"), case("hybrid", False, True, "canonical"),
@@ -144,13 +146,11 @@ def test_parity_at_world_size_2(world2, c):
     check_parity(world2, c, 2)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("c", CASES_2_MORE, ids=lambda c: c["name"])
 def test_more_parity_at_world_size_2(world2_more, c):
     check_parity(world2_more, c, 2)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("c", CASES_1, ids=lambda c: c["name"])
 def test_parity_at_world_size_1(world1, c):
     check_parity(world1, c, 1)
@@ -247,14 +247,12 @@ def test_a_rank_that_exits_between_steps_fails_the_other_at_once(tmp_path):
     assert outcome["seconds"] < 30, outcome
 
 
-@pytest.mark.slow
 def test_a_rank_that_stalls_fails_the_other_within_the_timeout(tmp_path):
     outcome = run_failure(tmp_path, "stall", 2, group_timeout=10)
     assert outcome["error"] == "DeadlineExceededError" and "timed out" in outcome["message"], outcome
     assert 9 < outcome["seconds"] < 12, outcome  # a collective times out after timeout_s
 
 
-@pytest.mark.slow
 def test_a_rank_that_never_starts_fails_the_other_within_the_timeout(tmp_path):
     outcome = run_failure(tmp_path, "never", 2, group_timeout=20)
     assert outcome["error"] == "ClusterError" and "not every worker" in outcome["message"], outcome

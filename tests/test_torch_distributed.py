@@ -26,6 +26,8 @@ from harness.analysis.parity import (
 from tests.ranks import differing, holds, load_ranks, run_ranks
 
 pytest.importorskip("torch")
+# every test here runs real ranks of a real framework: an end-to-end run (make test-fast leaves them out)
+pytestmark = pytest.mark.slow
 
 BATCH, SIZE = 2, 70  # per rank; 70 px: conv1's SAME padding is odd there
 MODES = ("forward", "forward_backward", "train_step")
@@ -143,21 +145,15 @@ def check_parity(out, world_size: int, c: dict) -> None:
     assert differing(ranks) == []
 
 
-def marks(world_size: int) -> list:
-    """World size 1 is slow (a run of its own)."""
-    return [pytest.mark.slow] * (world_size == 1)
-
-
 # dp, canonical weights, LRN and heads on, 2 ranks: at the second training step one pool2 window's two largest
 # inputs are 7.8e-8 apart (relative, in float64), below float32's resolution; dp's ranks send its gradient to the
 # other one, and conv1's weights end 4.5e-4 off. ``holds`` finds that window and proves it.
-@pytest.mark.parametrize("world_size, c", [pytest.param(n, c, marks=marks(n)) for n in (2, 1) for c in CASES[n]],
+@pytest.mark.parametrize("world_size, c", [(n, c) for n in (2, 1) for c in CASES[n]],
                          ids=lambda v: v["id"] if isinstance(v, dict) else f"n{v}")
 def test_parity_with_the_reference_on_the_global_batch(parity_runs, world_size, c):
     check_parity(parity_runs(world_size), world_size, c)
 
 
-@pytest.mark.slow
 def test_variants_keep_parity(tmp_path):
     out = run(tmp_path, 2, VARIANTS)
     for c in VARIANTS:
@@ -278,9 +274,7 @@ except Exception as e:
 
 
 @pytest.mark.parametrize("parallel, how", [
-    ("dp", "dies"), ("hybrid", "dies"),
-    pytest.param("dp", "silent", marks=pytest.mark.slow),
-    pytest.param("hybrid", "never_joins", marks=pytest.mark.slow)])
+    ("dp", "dies"), ("hybrid", "dies"), ("dp", "silent"), ("hybrid", "never_joins")])
 def test_a_rank_that_dies_or_goes_silent_fails_the_others_within_the_timeout(tmp_path, parallel, how):
     timeout_s = 20
     ranks = run_ranks(FAILURE, 2, timeout=180, out=tmp_path,
