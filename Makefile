@@ -88,9 +88,9 @@ gpu-check:
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# Everything but the end-to-end runs of real frameworks (marked slow), a test file per core (up to 4): most of
-# these tests wait on processes or timeouts, so two cores halve it. make test runs one test at a time (the
-# distributed tests pin their ranks to the cores).
+# Everything but what is marked slow (end-to-end runs of real frameworks, waits for a timeout), a test file per
+# core (up to 4; a file's fixtures are built once). make test runs one test at a time (the distributed tests pin
+# their ranks to the cores).
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist loadfile $(PYTEST_ARGS)
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.cli import main
 from harness.measure.ranks import free_port, port_is_free
 from harness.present.charts.runcharts import make_figures
 from harness.results.tables import read_run
-from tests.clitools import ROOT, alexbench, cli_env, ctrl_c_reaches_it, only_run, tiny_run
+from tests.clitools import ROOT, alexbench, cli_env, ctrl_c_reaches_it, only_run, run_main, tiny_run
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the fake ranks use torch's gloo")
 RANKS = ["--modes", "forward_backward", "--lrn", "on"]
@@ -98,7 +97,7 @@ def test_ctrl_c_during_a_distributed_case_keeps_the_finished_ones_and_leaves_no_
     _none_left(ranks)
 
 
-@pytest.mark.slow  # waits out its timeout (make test-fast leaves it out)
+@pytest.mark.slow  # waits out its timeout: make test-fast leaves it out
 def test_a_rendezvous_that_never_completes_fails_in_one_line_within_the_timeout(tmp_path):
     ranks, env = _fake_ranks(tmp_path)
     port = free_port()
@@ -147,9 +146,8 @@ def test_two_nodes_are_two_alexbench_processes_on_the_loopback_address(tmp_path)
     (["--workers", "2", "--parallel", "mp"], "unknown parallel 'mp'; choose from dp, hybrid"),
 ])
 def test_bad_distributed_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
-    code = main(["run", "--frameworks", "fake-sleep", "--out", str(tmp_path / "results"), *args])
-    err = capsys.readouterr().err
-    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    r = run_main(capsys, "run", "--frameworks", "fake-sleep", "--out", str(tmp_path / "results"), *args)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
     assert not (tmp_path / "results").exists()
 
 
