@@ -48,7 +48,7 @@ REGISTRY: dict[str, Entry] = {
     "torch": Entry("frameworks.torch_backend:TorchBackend", ("torch",), "torch", ("default", "compile", "tuned"),
                    ("nchw", "nhwc"), process_wide=("tuned",),  # glibc allocator settings, cuDNN autotuning
                    default_label="eager", distributed="frameworks.torch_distributed:TorchDistributedBackend"),
-    "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default",), ("nhwc",),
+    "jax": Entry("frameworks.jax_backend:JaxBackend", ("jax", "flax"), "jax", ("default", "tuned"), ("nhwc",),
                  default_label="jit", distributed="frameworks.jax_distributed:JaxDistributedBackend"),
     "tf1-seed": Entry("frameworks.tf1_seed_backend:Tf1SeedBackend", ("tensorflow",), "tensorflow", ("session",),
                       ("nhwc",), peak_as="tensorflow", reference="the seed's TF1 program"),

@@ -8,6 +8,8 @@ JAX has no LRN op; ``lrn`` below sums squares over a channel window with
 ``lax.reduce_window``, exactly TF's formula. Mixed precision is Flax's dtype policy:
 fp32 parameters (``param_dtype``), bf16/fp16 compute (``dtype``). Training uses optax.
 On CPU in fp32 the convolutions are XLA's own, not YNNPACK's (``NO_YNN_CONVOLUTIONS``).
+Variants: ``default`` (the plain network above, ``jax.jit``) and ``tuned`` (the same jit, with LRN and max-pool
+from ``jax_tuned_ops``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
+from . import jax_tuned_ops  # noqa: E402
 from .base import BackendUnavailable, RunConfig, Unsupported  # noqa: E402
 from .spec import (  # noqa: E402
     CONVS,
@@ -80,18 +83,23 @@ def max_pool(x: jax.Array) -> jax.Array:
     return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
 
 
+def _ops(tuned: bool) -> tuple[Callable[[jax.Array], jax.Array], Callable[[jax.Array], jax.Array]]:
+    """(lrn, max_pool) of the default variant, or of ``tuned`` (``jax_tuned_ops``)."""
+    return (jax_tuned_ops.lrn, jax_tuned_ops.max_pool) if tuned else (lrn, max_pool)
+
+
 def _apply(module: nn.Module, relu: bool, x, params):
     x = module.apply({"params": params}, x)
     return nn.relu(x) if relu else x
 
 
-def _layer_op(row: Layer, dtype) -> Callable[[jax.Array, dict], jax.Array]:
+def _layer_op(row: Layer, dtype, tuned: bool = False) -> Callable[[jax.Array, dict], jax.Array]:
     """The network's own ops for one layer, as ``op(x, params)`` with the layer's Linen parameters."""
     if row.kind == "conv":
         return functools.partial(_apply, conv(row.name, row.output_shape[-1], dtype), True)
     if row.kind == "fc":
         return functools.partial(_apply, nn.Dense(row.output_shape[-1], dtype=dtype), row.name != FCS[-1][0])
-    fn = {"lrn": lrn, "pool": max_pool}[row.kind]
+    fn = dict(zip(("lrn", "pool"), _ops(tuned), strict=True))[row.kind]
     return lambda x, params: fn(x)
 
 
@@ -111,22 +119,24 @@ def _no_ynn_convolutions(device: jax.Device) -> dict:
 
 
 class AlexNet(nn.Module):
-    """The seed network."""
+    """The seed network; ``tuned`` takes LRN and max-pool from ``jax_tuned_ops``."""
 
     lrn: bool
     heads: bool
     dtype: jnp.dtype = jnp.float32
+    tuned: bool = False
 
     @nn.compact
     def __call__(self, x):
+        lrn_op, pool_op = _ops(self.tuned)
         x = x.astype(self.dtype)
         for name, _, _, features in CONVS:
             x = nn.relu(conv(name, features, self.dtype)(x))
             self.sow("shapes", "layers", (name, x.shape))
             if self.lrn and name in LRN_AFTER:
-                x = lrn(x)
+                x = lrn_op(x)
             if name in POOL_AFTER:
-                x = max_pool(x)
+                x = pool_op(x)
                 self.sow("shapes", "layers", (POOL_AFTER[name], x.shape))
         if self.heads:
             x = x.reshape(x.shape[0], -1)
@@ -156,14 +166,15 @@ class JaxBackend:
 
     def __init__(self, spec: ModelSpec, weights: dict[str, np.ndarray], config: RunConfig):
         self.spec, self.config = spec, config
-        if config.variant != "default":
+        if config.variant not in ("default", "tuned"):
             raise Unsupported(f"jax has no variant {config.variant!r}")
         if config.layout not in (None, "nhwc"):
             raise Unsupported("XLA chooses its own physical layouts; Flax convolutions take NHWC")
         self.device = _device(config.device)
         if config.tf32 is not None:  # GPU convs and matmuls may otherwise use TF32
             jax.config.update("jax_default_matmul_precision", "tensorfloat32" if config.tf32 else "highest")
-        self.model = AlexNet(lrn=spec.lrn, heads=spec.heads, dtype=DTYPES[config.precision])
+        self.model = AlexNet(lrn=spec.lrn, heads=spec.heads, dtype=DTYPES[config.precision],
+                             tuned=config.variant == "tuned")
         fp32_cpu = self.device.platform == "cpu" and config.precision == "fp32"
         self.jit = functools.partial(jax.jit, compiler_options=_no_ynn_convolutions(self.device) if fp32_cpu else None)
         self.loss_scale = FP16_LOSS_SCALE if config.precision == "fp16" else 1.0
@@ -220,7 +231,7 @@ class JaxBackend:
         for row, shape in zip(rows, [self.spec.input_shape, *(r.output_shape for r in rows)], strict=False):
             x = rng.standard_normal(shape, np.float32)
             x = jax.device_put(x.reshape(len(x), -1) if row.kind == "fc" else x, self.device).astype(self.model.dtype)
-            op, params = _layer_op(row, self.model.dtype), self.params["params"].get(row.name, {})
+            op, params = _layer_op(row, self.model.dtype, self.model.tuned), self.params["params"].get(row.name, {})
             if row.name == CONVS[0][0]:
                 y, vjp_fn = jax.vjp(functools.partial(op, x), params)
             else:

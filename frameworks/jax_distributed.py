@@ -141,14 +141,14 @@ class _HybridModel:
     global batch, then fc6, fc7, fc8 (the single-process layer ops at 1/N of the columns) under ``shard_map``.
     Same ``apply(variables, x)`` as a Linen module, so ``JaxBackend``'s losses and steps take it unchanged."""
 
-    def __init__(self, spec: ModelSpec, dtype, mesh: Mesh, reduce_scatter: bool):
-        self.dtype, n = dtype, mesh.size
+    def __init__(self, spec: ModelSpec, network: AlexNet, mesh: Mesh, reduce_scatter: bool):
+        self.dtype, n = network.dtype, mesh.size
         self.gather = functools.partial(lax.all_gather, axis_name=AXIS, tiled=True) if reduce_scatter else \
             lambda x, axis: _gather_sum_grads(x, axis)
-        self.trunk = AlexNet(lrn=spec.lrn, heads=False, dtype=dtype)
+        self.trunk = network.clone(heads=False)
         rows = [r for r in layer_table(spec) if r.kind == "fc"]
         self.ops = [(r.name, _layer_op(dataclasses.replace(r, output_shape=(r.output_shape[0], r.output_shape[1] // n)),
-                                       dtype)) for r in rows]
+                                       self.dtype)) for r in rows]
         specs = {name: {"kernel": P(None, AXIS), "bias": P(AXIS)} for name, _ in self.ops}
         self.heads = jax.shard_map(self._local_heads, mesh=mesh, in_specs=(P(AXIS), specs), out_specs=P(None, AXIS))
 
@@ -191,7 +191,7 @@ class JaxDistributedBackend(JaxBackend):
             if uneven:
                 raise Unsupported(f"hybrid: {', '.join(uneven)} cannot be split into {self.mesh.size} equal column "
                                   "shards")
-            self.model = _HybridModel(spec, self.model.dtype, self.mesh, reduce_scatter=self.comm_backend() != "gloo")
+            self.model = _HybridModel(spec, self.model, self.mesh, reduce_scatter=self.comm_backend() != "gloo")
         self.param_shardings = {"params": {layer: {field: self._sharding(layer, field) for field in fields}
                                            for layer, fields in self.params["params"].items()}}
         self.params = jax.tree.map(_global, self.params, self.param_shardings)

@@ -101,7 +101,8 @@ def test_end_to_end_run_of_every_installed_framework(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("framework, variant", [("torch", "tuned"), ("torch", "compile"), ("tensorflow", "xla")])
+@pytest.mark.parametrize("framework, variant", [("torch", "tuned"), ("torch", "compile"), ("tensorflow", "xla"),
+                                                    ("jax", "tuned")])
 def test_other_variants_keep_parity(framework, variant):
     if framework not in INSTALLED:
         pytest.skip(f"{framework} not installed")

@@ -44,7 +44,7 @@ group = Group.from_env(parallel=job["parallel"], timeout_s=job["timeout_s"])
 out = os.environ["OUT"]
 for case in job["cases"]:
     spec, gspec, weights, images, labels = case_data(case, group.world_size)
-    b = JaxDistributedBackend(spec, weights, RunConfig("cpu"), group)
+    b = JaxDistributedBackend(spec, weights, RunConfig("cpu", variant=case["variant"]), group)
     b.set_input(local_rows(images, group))
     got = {"output": b.output_to_numpy(b.forward())}
     got |= {f"grad/{k}": v for k, v in b.grads_to_numpy(b.forward_backward()).items()}
@@ -90,9 +90,9 @@ def case_data(case: dict, world_size: int):
             random_labels(gspec, SEED))
 
 
-def make_case(lrn: bool, heads: bool, weights: str) -> dict:
-    return {"lrn": lrn, "heads": heads, "weights": weights,
-            "name": f"lrn{int(lrn)}-heads{int(heads)}-{weights}"}
+def make_case(lrn: bool, heads: bool, weights: str, variant: str = "default") -> dict:
+    return {"lrn": lrn, "heads": heads, "weights": weights, "variant": variant,
+            "name": f"lrn{int(lrn)}-heads{int(heads)}-{weights}-{variant}"}
 
 
 def run_group(tmp_path: Path, parallel: str, world_size: int, cases: list[dict], checks: bool = False,
@@ -176,9 +176,9 @@ def check_collectives(folder: Path, case: dict, parallel: str, world_size: int) 
 
 
 @pytest.mark.parametrize("parallel, case", [
-    ("hybrid", make_case(True, True, "canonical")),
+    ("hybrid", make_case(True, True, "canonical", "tuned")),
     ("dp", make_case(False, True, "biased")),
-], ids=["hybrid-lrn-canonical", "dp-nolrn-biased"])
+], ids=["hybrid-lrn-canonical-tuned", "dp-nolrn-biased"])
 def test_two_ranks_match_the_reference(tmp_path, parallel, case):
     folder = run_group(tmp_path, parallel, 2, [case], checks=True)
     check_collectives(folder, case, parallel, 2)
