@@ -50,12 +50,13 @@ report: setup
 	$(ALEXBENCH) report
 
 # The GPU check, on a lent GPU machine: its own python3 holds PyTorch and JAX with CUDA (no .venv, no network,
-# no TensorFlow: its rows say unavailable). The environment; parity on the GPU (fp32 with TF32 off, then what TF32
-# and bf16 need); the seed protocol for every variant of jax, torch (default, compile, tuned) and tensorflow, fp32
-# and bf16, LRN on and off, forward and forward_backward, after the GPU's peak, stopped after GPU_RUN_SECONDS (it
-# keeps every finished case) so that the whole check stays under 8 minutes; the report. OUT/gpu-check.tar.gz holds
-# it all, OUT/gpu-check.log what it printed. `make gpu-check OUT=DIR DEVICE=cpu PYTHON=.venv/bin/python` runs the
-# same steps here at tiny sizes (a test does); a step that needs a GPU says so and is skipped.
+# no TensorFlow: its rows say unavailable). The environment; parity of every variant on the GPU (fp32 with TF32
+# off, then what TF32 and bf16 need); the seed protocol for every variant of jax (default, tuned), torch (default,
+# compile, tuned) and tensorflow, fp32 and bf16, LRN on and off, forward and forward_backward, after the GPU's
+# peak, stopped after GPU_RUN_SECONDS (it keeps every finished case) so that the whole check stays under 8
+# minutes; the report. OUT/gpu-check.tar.gz holds it all, OUT/gpu-check.log what it printed. `make gpu-check
+# OUT=DIR DEVICE=cpu PYTHON=.venv/bin/python` runs the same steps here at tiny sizes (a test does); a step that
+# needs a GPU says so and is skipped.
 DEVICE ?= cuda
 GPU_RUN_SECONDS ?= 360
 GPU_CHECK = env PYTHONPATH=$(CURDIR) $(PYTHON) -m harness
