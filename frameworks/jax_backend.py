@@ -99,7 +99,8 @@ def _layer_op(row: Layer, dtype, tuned: bool = False) -> Callable[[jax.Array, di
         return functools.partial(_apply, conv(row.name, row.output_shape[-1], dtype), True)
     if row.kind == "fc":
         return functools.partial(_apply, nn.Dense(row.output_shape[-1], dtype=dtype), row.name != FCS[-1][0])
-    fn = dict(zip(("lrn", "pool"), _ops(tuned), strict=True))[row.kind]
+    lrn_op, pool_op = _ops(tuned)
+    fn = lrn_op if row.kind == "lrn" else pool_op
     return lambda x, params: fn(x)
 
 

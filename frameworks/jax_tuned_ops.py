@@ -42,7 +42,7 @@ def _lrn_parts(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 @jax.custom_vjp
 def lrn(x: jax.Array) -> jax.Array:
     """``tf.nn.lrn`` over the last (channel) axis of an NHWC array."""
-    return x * _lrn_parts(x)[1]
+    return _lrn_forward(x)[0]
 
 
 def _lrn_forward(x):
